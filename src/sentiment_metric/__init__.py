@@ -1,0 +1,23 @@
+"""sentiment-metric: affective image retrieval and classification by deep metric learning.
+
+After Yang, She, Lai and Yang, "Retrieving and Classifying Affective Images via Deep Metric
+Learning" (AAAI 2018). The losses, miners and metrics plug into pytorch-metric-learning.
+"""
+
+from . import functional
+from ._checks import SentimentMetricError
+from .wheel import MIKELS_WHEEL, PLUTCHIK_WHEEL, EmotionWheel, LabelRelations
+
+__version__ = "0.1.0"
+
+# Each part adds its own import line and names below (one line per module).
+
+__all__ = [
+    "MIKELS_WHEEL",
+    "PLUTCHIK_WHEEL",
+    "EmotionWheel",
+    "LabelRelations",
+    "SentimentMetricError",
+    "__version__",
+    "functional",
+]
