@@ -43,6 +43,13 @@ def setup(args: argparse.Namespace) -> torch.device:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda" and os.environ.get("SM_BENCH_CUDA") != "1" and os.environ.get("OUT"):
+        # On the lent GPU machine the session's device time is shared and short: CUDA runs go
+        # through benchmarks/run_cuda.sh, which runs every benchmark in one call.
+        sys.exit(
+            "TEAM NOTE: do not run benchmarks on the device tool yourself; the lead runs "
+            "benchmarks/run_cuda.sh for all of them in one call (device time is shared)."
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda asked for, but torch.cuda.is_available() is False")
     return device
