@@ -17,8 +17,9 @@ for b in ${BENCHES:-bench_loss bench_miner bench_sentiment_vector bench_metrics 
   start=$(date +%s)
   timeout "${BENCH_TIMEOUT:-150}" python3 "benchmarks/$b.py" --device cuda ${BENCH_ARGS:-} || { echo "!!! $b failed ($?)"; status=1; }
   echo "=== $b: $(( $(date +%s) - start )) s"
+  # pack after each benchmark, so a run cut short still returns what it finished
+  if [ -n "${OUT:-}" ]; then
+    tar -cf "$OUT/results-cuda.tar" benchmarks/results/*-cuda.* 2>/dev/null || true
+  fi
 done
-if [ -n "${OUT:-}" ]; then
-  tar -cf "$OUT/results-cuda.tar" benchmarks/results/*-cuda.* 2>/dev/null || true
-fi
 exit $status

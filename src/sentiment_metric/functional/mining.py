@@ -1,0 +1,349 @@
+"""Mining ranked triplets ``(anchor, closer, farther)`` for the sentiment constraints.
+
+A *ranked triplet* has ``level(anchor, closer) + 1 == level(anchor, farther)``: a positive
+(level 0) is closer than a relative (level 1), which is closer than a negative (level 2). The
+triplets come in two kinds:
+
+- *relative-level* triplets ``(a, p, r)``: every anchor–positive pair with one or more
+  relatives, checked by the first constraint ``D*(a,p) + α1 < D*(a,r)``;
+- *negative-level* triplets ``(a, r, n)``: every anchor–relative pair with one or more
+  negatives, checked by the second constraint ``D*(a,r) + α2 < D*(a,n)``.
+
+Every ``(anchor, closer)`` pair of the batch is used; the strategy only picks the ``farther``
+samples. Nothing here builds a dense ``B × B × B`` tensor and nothing loops over anchors or
+pairs: each row of the ``(B, R)`` weighted distances is sorted once, grouped by level (each
+level moved into its own disjoint frame of values, in float64), so the samples of one level are
+a contiguous, sorted range of the row; a semi-hard band is a sub-range found with
+:func:`torch.searchsorted`; samples are drawn as uniform offsets inside the range (Floyd's
+algorithm when ``per_pair > 1``, so they are distinct). Memory grows like ``B · R`` plus the
+output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .._checks import (
+    SentimentMetricError,
+    check_choice,
+    check_finite,
+    check_labels,
+    check_margins,
+    check_positive_int,
+    check_shape,
+)
+from .constraint import all_ranked_triplets, pair_levels, weighted_distances
+
+__all__ = ["MINING_STRATEGIES", "MinedTriplets", "MiningStrategy", "mine_ranked_triplets"]
+
+MiningStrategy = Literal["semihard", "hard", "random", "all"]
+MINING_STRATEGIES: tuple[str, ...] = ("semihard", "hard", "random", "all")
+"""The values ``strategy`` accepts, in the order the messages list them."""
+
+
+class MinedTriplets(NamedTuple):
+    """The output of :func:`mine_ranked_triplets`.
+
+    ``anchor``, ``closer`` and ``farther`` are ``(T,)`` ``torch.long`` tensors (``anchor``
+    indexes the batch, ``closer`` and ``farther`` the reference set). The first
+    ``num_relative`` triplets are relative-level (closer at level 0, farther at level 1), the
+    ``num_negative`` that follow are negative-level (closer at level 1, farther at level 2).
+    ``num_empty_band`` counts the triplets whose ``farther`` was drawn from the whole level
+    because the semi-hard band of their pair was empty (always 0 for the other strategies).
+    """
+
+    anchor: Tensor
+    closer: Tensor
+    farther: Tensor
+    num_relative: int
+    num_negative: int
+    num_empty_band: int
+
+    def as_tuple(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The PML 3-tuple ``(anchor, closer, farther)``."""
+        return self.anchor, self.closer, self.farther
+
+
+def _sample_offsets(
+    pool: Tensor, k: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """``min(k, pool[i])`` distinct uniform offsets in ``[0, pool[i])`` for every row ``i``.
+
+    Robert Floyd's algorithm, vectorised over the rows: step ``s`` draws ``t`` uniformly in
+    ``[0, j]`` with ``j = n - m + s`` (``m`` draws of ``n``) and keeps ``j`` instead when ``t``
+    was already drawn, which gives a uniform ``m``-subset. A loop over ``k`` only.
+
+    Returns:
+        ``offsets`` ``(P, k)`` long and ``valid`` ``(P, k)`` bool (``offsets`` is only
+        meaningful where ``valid``).
+    """
+    p = pool.shape[0]
+    device = pool.device
+    m = pool.clamp(max=k)
+    if generator is None:
+        u = torch.rand((p, k), device=device, dtype=torch.float64)
+    else:
+        u = torch.rand((p, k), generator=generator, device=generator.device, dtype=torch.float64)
+        u = u.to(device)
+    if k == 1:  # every row draws one offset (callers give pool >= 1)
+        t = torch.minimum((u[:, 0] * pool.to(u.dtype)).long(), pool - 1)
+        return t[:, None], (pool > 0)[:, None]
+    out = torch.empty((p, k), dtype=torch.long, device=device)
+    for s in range(k):
+        j = pool - m + s
+        t = torch.minimum((u[:, s] * (j + 1).to(u.dtype)).long(), j)
+        if s > 0:
+            dup = (out[:, :s] == t[:, None]).any(dim=1)
+            t = torch.where(dup, j, t)
+        out[:, s] = t
+    valid = torch.arange(k, device=device)[None, :] < m[:, None]
+    return out, valid
+
+
+def _level_frames(
+    dist: Tensor,
+    labels: Tensor,
+    ref_labels: Tensor,
+    weights: Tensor | None,
+    lv: Tensor,
+    is_inverted: bool,
+    alphas: tuple[float, float],
+) -> tuple[Tensor, Tensor]:
+    """The keys ``q = ±D*`` moved into one disjoint frame per level, in float64.
+
+    ``shifted = q - min q + (level + 1) · span`` with ``span > max q - min q + max α``: sorting
+    a row once sorts it by level (self-pairs ``-1`` first), then by ``q`` within each level,
+    and ``shifted(a, c) + span`` is ``q(a, c)`` read in the frame of the next level, where a
+    :func:`torch.searchsorted` finds the band. Non-finite keys (only with ``validate=False``)
+    are clamped to the finite range (NaN: the far end).
+
+    Returns:
+        ``shifted`` ``(B, R)`` float64 and ``span`` (a 0-dim float64 tensor).
+    """
+    key = dist.detach().to(torch.float64)
+    key = weighted_distances(key, labels, ref_labels, weights, inverted=is_inverted)
+    lo, hi = torch.aminmax(key)
+    if not bool(torch.isfinite(hi - lo)):  # only with validate=False: NaN or Inf keys
+        key = torch.nan_to_num(key, nan=float("inf"), posinf=float("inf"), neginf=-float("inf"))
+        finite = torch.isfinite(key)
+        hi = key.masked_fill(~finite, -float("inf")).amax()
+        lo = key.masked_fill(~finite, float("inf")).amin()
+        if not bool(torch.isfinite(hi)):  # no finite key at all
+            hi = lo = torch.zeros_like(hi)
+        key = torch.minimum(torch.maximum(key, lo), hi)
+    key = key - lo  # never in place: key may be the caller's dist
+    span = (hi - lo) + max(alphas) + 1.0
+    return key + (lv + 1).to(torch.float64) * span, span
+
+
+def mine_ranked_triplets(
+    dist: Tensor,
+    labels: Tensor,
+    ref_labels: Tensor | None = None,
+    *,
+    level: Tensor,
+    weights: Tensor | None = None,
+    margins: Sequence[float] = (0.2, 0.1),
+    strategy: MiningStrategy = "semihard",
+    per_pair: int = 1,
+    is_inverted: bool = False,
+    exclude_self: bool | None = None,
+    generator: torch.Generator | None = None,
+    validate: bool = True,
+) -> MinedTriplets:
+    r"""Mine ranked triplets ``(anchor, closer, farther)`` from a distance matrix.
+
+    With ``θ`` the ``(C, C)`` ``weights`` and ``D`` the ``(B, R)`` matrix ``dist``, the
+    weighted distance is
+
+    .. math::
+
+        D^*(a, x) = \theta(y_a, y_x)\, D(a, x).
+
+    For a similarity (``is_inverted=True``, e.g. PML's ``CosineSimilarity``) everything below
+    is read on ``-D^*`` ("closer" means more similar), exactly as PML's ``distance.margin``
+    does. Each ``(anchor, closer)`` pair with ``level(a, c) = L`` (``L = 0`` anchor–positive,
+    ``L = 1`` anchor–relative; never ``c = a`` when ``exclude_self``) is combined with
+    ``farther`` samples ``f`` of level ``L + 1``, picked by ``strategy``:
+
+    - ``"semihard"``: ``per_pair`` distinct samples drawn uniformly from the band
+
+      .. math::
+
+          D^*(a, c) < D^*(a, f) < D^*(a, c) + \alpha_{L+1}
+
+      (the triplets that violate the margin without being inverted; FaceNet's semi-hard
+      negatives, Schroff et al. 2015). When the band is empty, from the whole level instead
+      (counted in ``num_empty_band``).
+    - ``"hard"``: the ``per_pair`` samples of level ``L + 1`` with the *smallest*
+      ``D^*(a, f)`` (the hardest negatives of FaceNet and of batch-hard mining, Hermans et al.
+      2017): the same for every ``closer`` of that anchor and level, whether they violate the
+      margin or not.
+    - ``"random"``: ``per_pair`` distinct samples drawn uniformly from the level.
+    - ``"all"``: every ranked triplet, exactly once (``per_pair`` is ignored); the output has
+      ``Σ_(a,c) n_{L+1}(a)`` triplets (about ``B·R²``), enumerated in chunks of anchors by
+      :func:`~sentiment_metric.functional.all_ranked_triplets`.
+
+    A pair gets ``min(per_pair, pool size)`` triplets; pairs whose anchor has no sample of
+    level ``L + 1`` give none. The order is deterministic given ``generator``: relative-level
+    triplets first, pairs in row-major order.
+
+    Args:
+        dist: ``(B, R)`` distances (or similarities) between the batch and the reference set.
+        labels: ``(B,)`` class indices of the batch.
+        ref_labels: ``(R,)`` class indices of the reference set; ``None`` when the reference
+            set is the batch itself (then ``dist`` is ``(B, B)``).
+        level: ``(C, C)`` integer level matrix (0 same class, 1 relative, 2 negative), e.g.
+            ``LabelRelations.level``.
+        weights: ``(C, C)`` distance weights ``θ`` (``LabelRelations.weights(...)``); ``None``
+            for all ones.
+        margins: ``(α1, α2)``, the band widths of the relative and negative levels.
+        strategy: ``"semihard"``, ``"hard"``, ``"random"`` or ``"all"``.
+        per_pair: farther samples per ``(anchor, closer)`` pair (not for ``"all"``).
+        is_inverted: ``dist`` holds similarities (larger is closer).
+        exclude_self: drop ``closer == anchor``; default ``ref_labels is None``. Needs
+            ``B == R``: index ``i`` of the reference set is sample ``i`` of the batch.
+        generator: the :class:`torch.Generator` the random draws use (any device; the draws
+            are moved to ``dist``'s device); ``None`` for torch's global generator.
+        validate: check label ranges and that ``dist`` is finite (reads values).
+
+    Returns:
+        :class:`MinedTriplets` ``(anchor, closer, farther, num_relative, num_negative,
+        num_empty_band)``; ``.as_tuple()`` is PML's 3-tuple.
+
+    Raises:
+        SentimentMetricError: on a bad argument or input.
+
+    Example:
+        >>> import torch
+        >>> import sentiment_metric as sm
+        >>> from sentiment_metric.functional import mine_ranked_triplets
+        >>> rel = sm.LabelRelations.from_groups([0, 0, 1])  # classes 0, 1 relatives; 2 apart
+        >>> labels = torch.tensor([0, 0, 1, 2])
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=1)
+        >>> dist = torch.cdist(x, x) ** 2
+        >>> out = mine_ranked_triplets(dist, labels, level=rel.level, strategy="all")
+        >>> torch.stack(out.as_tuple()).T.tolist()
+        [[0, 1, 2], [1, 0, 2], [0, 2, 3], [1, 2, 3], [2, 0, 3], [2, 1, 3]]
+        >>> out.num_relative, out.num_negative
+        (2, 4)
+    """
+    strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")  # type: ignore[assignment]
+    alphas = check_margins(margins)
+    per_pair = check_positive_int(per_pair, "per_pair")
+    dist = check_shape(dist, ("B", "R"), "dist")
+    if not dist.is_floating_point():
+        raise SentimentMetricError(f"dist must be a floating-point tensor, got dtype {dist.dtype}")
+    level = check_shape(level, ("C", "C"), "level")
+    if level.is_floating_point() or level.shape[0] != level.shape[1]:
+        raise SentimentMetricError(
+            f"level must be a square (C, C) integer matrix, got shape {tuple(level.shape)} "
+            f"and dtype {level.dtype}"
+        )
+    num_classes = int(level.shape[0])
+    b, r = dist.shape
+    labels = check_labels(labels, num_classes, length=b, length_name="dist", validate=validate)
+    if exclude_self is None:
+        exclude_self = ref_labels is None
+    if ref_labels is None:
+        if b != r:
+            raise SentimentMetricError(
+                f"dist must be square (B, B) when ref_labels is None (the reference set is the "
+                f"batch), got shape {tuple(dist.shape)}"
+            )
+        ref_labels = labels
+    ref_labels = check_labels(
+        ref_labels,
+        num_classes,
+        length=r,
+        name="ref_labels",
+        length_name="dist's columns",
+        validate=validate,
+    )
+    if exclude_self and b != r:
+        raise SentimentMetricError(
+            f"exclude_self=True needs a square dist (the reference set is the batch), got "
+            f"shape {tuple(dist.shape)}"
+        )
+    if weights is not None:
+        weights = check_shape(weights, (num_classes, num_classes), "weights")
+    if validate:
+        check_finite(dist, "dist")
+
+    device = dist.device
+    labels = labels.to(device)
+    ref_labels = ref_labels.to(device)
+    self_index = torch.arange(b, device=device) if exclude_self else None
+    if strategy == "all":
+        t = all_ranked_triplets(labels, level, ref_labels=ref_labels, self_index=self_index)
+        num_rel = int((t.closer_level == 0).sum())
+        return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
+
+    with torch.no_grad():
+        lv = pair_levels(labels, level, ref_labels, self_index)
+        n_level = [(lv == lvl).sum(dim=1) for lvl in (0, 1, 2)]
+        # the (anchor, closer) pairs, relative level first; only anchors with a farther sample
+        pairs = [((lv == lvl) & (n_level[lvl + 1] > 0)[:, None]).nonzero() for lvl in (0, 1)]
+        num_pairs = [int(x.shape[0]) for x in pairs]
+        a, c = torch.cat(pairs).unbind(1)
+        pair_level = torch.cat(
+            [
+                torch.full((n,), lvl, dtype=torch.long, device=device)
+                for lvl, n in enumerate(num_pairs)
+            ]
+        )
+        # each row sorted once, grouped by level (self, 0, 1, 2), each group by distance; the
+        # farther samples of a pair are positions [first, first + n_far) of its anchor's row
+        n_stack = torch.stack([(lv < 0).sum(dim=1), *n_level])  # (4, B)
+        group_start = torch.cumsum(n_stack, 0) - n_stack
+        first = group_start[pair_level + 2, a]
+        n_far = n_stack[pair_level + 2, a]
+        if strategy == "random":  # grouped by level only
+            order = lv.to(torch.int16).sort(dim=1, stable=True).indices
+        else:
+            shifted, span = _level_frames(
+                dist, labels, ref_labels, weights, lv, is_inverted, alphas
+            )
+            sorted_val, order = shifted.sort(dim=1)
+        start, pool = first, n_far  # where each pair draws from: the whole farther level
+        empty = torch.zeros_like(a, dtype=torch.bool)
+        if strategy == "hard":
+            k = min(per_pair, r)
+            offsets = torch.arange(k, device=device).expand(a.shape[0], k)
+            valid = offsets < n_far[:, None]
+        else:
+            if strategy == "semihard":
+                # band of each pair: sorted positions [lo, hi) of the farther level with
+                # key(a,c) < key(a,f) < key(a,c) + α, found in that level's frame
+                flat = a * r + c
+                query = shifted + span
+                lo = torch.searchsorted(sorted_val, query, right=True).view(-1)[flat]
+                alpha = torch.tensor(alphas, dtype=query.dtype, device=device)
+                query += torch.where(lv == 0, alpha[0], alpha[1])  # the pair's margin
+                hi = torch.searchsorted(sorted_val, query, right=False).view(-1)[flat]
+                lo = torch.minimum(torch.maximum(lo, first), first + n_far)
+                hi = torch.minimum(torch.maximum(hi, first), first + n_far)
+                empty = hi <= lo
+                start = torch.where(empty, first, lo)
+                pool = torch.where(empty, n_far, hi - lo)
+            offsets, valid = _sample_offsets(pool, per_pair, generator)
+        pos = start[:, None] + offsets
+        if valid.shape[1] > 1:
+            pos.masked_fill_(~valid, 0)
+        farther = order.view(-1)[(a * r)[:, None] + pos]
+        k = valid.shape[1]
+        counts = valid.sum(dim=1)
+        if k == 1 and a.shape[0] == int(counts.sum()):  # every pair has its one triplet
+            anchor, closer, farther = a, c, farther[:, 0]
+        else:
+            farther = farther[valid]
+            anchor = a[:, None].expand(-1, k)[valid]
+            closer = c[:, None].expand(-1, k)[valid]
+        num_rel = int(counts[: num_pairs[0]].sum())
+        num_empty = int((counts * empty).sum()) if strategy == "semihard" else 0
+    return MinedTriplets(anchor, closer, farther, num_rel, len(anchor) - num_rel, num_empty)

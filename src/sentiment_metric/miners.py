@@ -1,0 +1,228 @@
+"""SentimentSemiHardMiner: emotion-aware mining of ranked triplets, a PML ``BaseMiner``.
+
+The maths is :func:`sentiment_metric.functional.mine_ranked_triplets`; this module holds the
+configuration and plugs it into pytorch-metric-learning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from pytorch_metric_learning.distances import LpDistance
+from pytorch_metric_learning.miners import BaseMiner
+from torch import Tensor
+
+from ._checks import (
+    SentimentMetricError,
+    check_choice,
+    check_embeddings,
+    check_labels,
+    check_margins,
+    check_positive_int,
+    resolve_relations,
+)
+from .functional.mining import MINING_STRATEGIES, MiningStrategy, mine_ranked_triplets
+from .wheel import EmotionWheel, LabelRelations
+
+__all__ = ["SentimentSemiHardMiner"]
+
+_WEIGHTINGS = ("inverse_wheel", "none")
+
+
+class SentimentSemiHardMiner(BaseMiner):
+    r"""Mine the ranked triplets of the sentiment constraints (Yang et al., AAAI 2018).
+
+    Every anchor–positive pair (level 0) is combined with ``per_pair`` relatives (level 1),
+    and every anchor–relative pair with ``per_pair`` negatives (level 2), the farther samples
+    being picked by ``strategy`` on the weighted distance
+
+    .. math::
+
+        D^*(a, x) = \theta(y_a, y_x)\, D(a, x), \qquad
+        \text{semi-hard band: } D^*(a, c) < D^*(a, f) < D^*(a, c) + \alpha_{L+1}
+
+    (``"semihard"``: uniformly in the band, or anywhere in the level when the band is empty;
+    ``"hard"``: the closest farther samples; ``"random"``; ``"all"``: every ranked triplet).
+    See :func:`sentiment_metric.functional.mine_ranked_triplets` for the exact rules.
+
+    The output is PML's 3-tuple ``(anchor, closer, farther)`` of ``torch.long`` indices, read
+    as ``(a, p, n)`` by every PML loss, reducer and wrapper; relative-level triplets come
+    first. The distance defaults to PML's ``LpDistance(power=2)`` (squared Euclidean between
+    L2-normalised embeddings, as the loss); a similarity such as ``CosineSimilarity`` works
+    too (``distance.is_inverted``). With ``ref_emb``/``ref_labels`` the closer and farther
+    samples index the reference set and self-pairs are kept, as in PML.
+
+    Args:
+        class_names: the dataset's class names in label order (e.g. ``dataset.classes``).
+        relations: a :class:`~sentiment_metric.LabelRelations`, instead of ``class_names``.
+        wheel: the wheel ``class_names`` are read on (default ``MIKELS_WHEEL``).
+        margins: ``(α1, α2)``, the semi-hard band widths of relatives and negatives.
+        strategy: ``"semihard"`` (default), ``"hard"``, ``"random"`` or ``"all"``.
+        per_pair: farther samples per ``(anchor, closer)`` pair (ignored by ``"all"``).
+        weighting: ``"inverse_wheel"`` (``θ = 1/dis``, the paper), ``"none"`` or a ``(C, C)``
+            tensor of positive weights.
+        seed: seeds the miner's own :class:`torch.Generator` (on the CPU, so a seed gives
+            the same draws on every device); ``None`` uses torch's global generator.
+        validate: check label ranges and finite embeddings on every call (reads values).
+        **kwargs: for PML's ``BaseMiner`` (``distance=``, ``collect_stats=``).
+
+    Statistics (PML records them when ``collect_stats=True``): ``num_triplets``,
+    ``num_relative_triplets``, ``num_negative_triplets`` and ``num_empty_band_triplets``
+    (semi-hard triplets drawn from a whole level because their band was empty).
+
+    Example:
+        >>> import torch
+        >>> import sentiment_metric as sm
+        >>> names = ["amusement", "anger", "awe", "contentment",
+        ...          "disgust", "excitement", "fear", "sadness"]
+        >>> miner = sm.SentimentSemiHardMiner(class_names=names, seed=0)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> embeddings = torch.randn(32, 16, generator=g)
+        >>> labels = torch.arange(8).repeat(4)
+        >>> anchor, closer, farther = miner(embeddings, labels)
+        >>> anchor.shape  # 96 anchor-positive + 384 anchor-relative pairs, one each
+        torch.Size([480])
+        >>> level = miner.relations.level
+        >>> bool((level[labels[anchor], labels[closer]] + 1
+        ...       == level[labels[anchor], labels[farther]]).all())
+        True
+    """
+
+    def __init__(
+        self,
+        class_names: Sequence[str] | None = None,
+        relations: LabelRelations | None = None,
+        wheel: EmotionWheel | None = None,
+        margins: Sequence[float] = (0.2, 0.1),
+        strategy: MiningStrategy = "semihard",
+        per_pair: int = 1,
+        weighting: str | Tensor = "inverse_wheel",
+        seed: int | None = None,
+        validate: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.relations = resolve_relations(class_names, relations, wheel)
+        self.margins = check_margins(margins)
+        self.relative_margin, self.negative_margin = self.margins
+        self.strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")
+        self.per_pair = check_positive_int(per_pair, "per_pair")
+        if not isinstance(weighting, Tensor):
+            check_choice(weighting, _WEIGHTINGS, "weighting")
+        self.weighting = weighting
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise SentimentMetricError(f"seed must be an int or None, got {seed!r}")
+        self.seed = seed
+        self.generator: torch.Generator | None = (
+            None if seed is None else torch.Generator().manual_seed(seed)
+        )
+        self.validate = bool(validate)
+        self.register_buffer("level", self.relations.level.clone(), persistent=False)
+        theta = self.relations.weights(weighting)  # validates a tensor
+        if isinstance(weighting, Tensor):
+            theta = weighting.detach().to(device="cpu", dtype=torch.float64)
+        elif weighting == "inverse_wheel":  # float64 keeps 1/dis exact, as the loss does
+            theta = 1.0 / self.relations.dis.to(torch.float64)
+        self.register_buffer("theta", theta.to(torch.float64).clone(), persistent=False)
+        self.add_to_recordable_attributes(
+            list_of_names=["relative_margin", "negative_margin", "per_pair"], is_stat=False
+        )
+        self.add_to_recordable_attributes(
+            list_of_names=[
+                "num_relative_triplets",
+                "num_negative_triplets",
+                "num_empty_band_triplets",
+            ],
+            is_stat=True,
+        )
+
+    def get_default_distance(self) -> LpDistance:
+        """Squared Euclidean distance between L2-normalised embeddings, as the loss."""
+        return LpDistance(power=2)
+
+    def forward(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        ref_emb: Tensor | None = None,
+        ref_labels: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Check the input (raising :class:`SentimentMetricError`), then PML's ``forward``.
+
+        PML's ``BaseMiner.forward`` would raise its own messageless errors for the shape
+        problems; the checks run first so every bad input gets a clear message.
+
+        Args:
+            embeddings: ``(B, D)``.
+            labels: ``(B,)`` class indices.
+            ref_emb: ``(R, D)`` reference embeddings, or ``None`` for the batch itself.
+            ref_labels: ``(R,)``, given with ``ref_emb``.
+
+        Returns:
+            ``(anchor, closer, farther)``, each ``(T,)`` ``torch.long``.
+        """
+        c = self.relations.num_classes
+        embeddings = check_embeddings(embeddings, "embeddings", validate=self.validate)
+        check_labels(labels, c, length=embeddings.shape[0], validate=self.validate)
+        if ref_emb is None and ref_labels is not None:
+            raise SentimentMetricError("ref_labels was given without ref_emb; give both or neither")
+        if ref_emb is not None:
+            if ref_labels is None:
+                raise SentimentMetricError("ref_emb was given without ref_labels; give both")
+            check_embeddings(ref_emb, "ref_emb", validate=self.validate)
+            if ref_emb.shape[1] != embeddings.shape[1]:
+                raise SentimentMetricError(
+                    f"ref_emb must have the embedding size of embeddings ({embeddings.shape[1]}), "
+                    f"got shape {tuple(ref_emb.shape)}"
+                )
+            check_labels(
+                ref_labels,
+                c,
+                length=ref_emb.shape[0],
+                name="ref_labels",
+                length_name="ref_emb",
+                validate=self.validate,
+            )
+        out: tuple[Tensor, Tensor, Tensor] = super().forward(
+            embeddings, labels, ref_emb, ref_labels
+        )
+        return out
+
+    def mine(
+        self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor, ref_labels: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Mine ``(anchor, closer, farther)`` (PML calls this under ``torch.no_grad``)."""
+        is_self = ref_emb is embeddings
+        mat = self.distance(embeddings, None if is_self else ref_emb)
+        out = mine_ranked_triplets(
+            mat,
+            labels,
+            None if is_self else ref_labels,
+            level=self.level,
+            weights=self.theta,
+            margins=self.margins,
+            strategy=self.strategy,  # type: ignore[arg-type]
+            per_pair=self.per_pair,
+            is_inverted=bool(self.distance.is_inverted),
+            generator=self.generator,
+            validate=False,
+        )
+        if self.collect_stats:
+            self.num_relative_triplets = out.num_relative
+            self.num_negative_triplets = out.num_negative
+            self.num_empty_band_triplets = out.num_empty_band
+        return out.as_tuple()
+
+    def extra_repr(self) -> str:
+        weighting = (
+            f"tensor{tuple(self.weighting.shape)}"
+            if isinstance(self.weighting, Tensor)
+            else repr(self.weighting)
+        )
+        return (
+            f"num_classes={self.relations.num_classes}, strategy={self.strategy!r}, "
+            f"margins={self.margins}, per_pair={self.per_pair}, weighting={weighting}, "
+            f"seed={self.seed}, validate={self.validate}"
+        )
