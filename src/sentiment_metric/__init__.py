@@ -11,13 +11,25 @@ from .wheel import MIKELS_WHEEL, PLUTCHIK_WHEEL, EmotionWheel, LabelRelations
 __version__ = "0.1.0"
 
 # Each part adds its own import line and names below (one line per module).
+from .layers import GramSentimentVector, SentimentModel
+from .losses import MultiTaskSentimentLoss, SentimentConstraintLoss, SentimentCrossBatchMemory
+from .metrics import AffectiveAccuracyCalculator, classification_report
+from .miners import SentimentSemiHardMiner
 
 __all__ = [
     "MIKELS_WHEEL",
     "PLUTCHIK_WHEEL",
+    "AffectiveAccuracyCalculator",
     "EmotionWheel",
+    "GramSentimentVector",
     "LabelRelations",
+    "MultiTaskSentimentLoss",
+    "SentimentConstraintLoss",
+    "SentimentCrossBatchMemory",
     "SentimentMetricError",
+    "SentimentModel",
+    "SentimentSemiHardMiner",
     "__version__",
+    "classification_report",
     "functional",
 ]
