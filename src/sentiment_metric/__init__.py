@@ -6,15 +6,13 @@ Learning" (AAAI 2018). The losses, miners and metrics plug into pytorch-metric-l
 
 from . import functional
 from ._checks import SentimentMetricError
-from .wheel import MIKELS_WHEEL, PLUTCHIK_WHEEL, EmotionWheel, LabelRelations
-
-__version__ = "0.1.0"
-
-# Each part adds its own import line and names below (one line per module).
 from .layers import GramSentimentVector, SentimentModel
 from .losses import MultiTaskSentimentLoss, SentimentConstraintLoss, SentimentCrossBatchMemory
 from .metrics import AffectiveAccuracyCalculator, classification_report
 from .miners import SentimentSemiHardMiner
+from .wheel import MIKELS_WHEEL, PLUTCHIK_WHEEL, EmotionWheel, LabelRelations
+
+__version__ = "0.1.0"
 
 __all__ = [
     "MIKELS_WHEEL",

@@ -4,7 +4,6 @@ Each piece of maths of the library is written once here; the modules in
 :mod:`sentiment_metric` hold configuration and call these functions.
 """
 
-# Each part adds its own import line and names below (one line per module).
 from .constraint import (
     REDUCTIONS,
     SKIP_LEVEL_OPTIONS,
