@@ -23,6 +23,7 @@ __all__ = [
     "check_finite",
     "check_labels",
     "check_margins",
+    "check_metric_batch",
     "check_nonnegative_float",
     "check_positive_int",
     "check_shape",
@@ -140,6 +141,49 @@ def check_labels(
                 f"got values in [{lo}, {hi}]"
             )
     return labels
+
+
+def check_metric_batch(
+    embeddings: Any,
+    labels: Any,
+    num_classes: int,
+    ref_emb: Any = None,
+    ref_labels: Any = None,
+    *,
+    validate: bool = True,
+) -> torch.Tensor:
+    """Check what a PML loss or miner is called with: embeddings, labels and the reference set.
+
+    ``embeddings`` ``(B, D)``, ``labels`` ``(B,)`` in ``[0, num_classes)``; ``ref_emb``
+    ``(R, D)`` and ``ref_labels`` ``(R,)`` given together or not at all. Returns the embeddings.
+    """
+    embeddings = check_embeddings(embeddings, "embeddings", validate=validate)
+    if labels is None:
+        raise SentimentMetricError(
+            "labels are required: the sentiment constraints read the label levels"
+        )
+    check_labels(labels, num_classes, length=embeddings.shape[0], validate=validate)
+    if ref_emb is None:
+        if ref_labels is not None:
+            raise SentimentMetricError("ref_labels was given without ref_emb; give both or neither")
+        return embeddings
+    if ref_labels is None:
+        raise SentimentMetricError("ref_emb was given without ref_labels; give both or neither")
+    ref_emb = check_embeddings(ref_emb, "ref_emb", validate=validate)
+    if ref_emb.shape[1] != embeddings.shape[1]:
+        raise SentimentMetricError(
+            f"ref_emb has embedding size {ref_emb.shape[1]} but embeddings has "
+            f"{embeddings.shape[1]}; they must match"
+        )
+    check_labels(
+        ref_labels,
+        num_classes,
+        length=ref_emb.shape[0],
+        name="ref_labels",
+        length_name="ref_emb",
+        validate=validate,
+    )
+    return embeddings
 
 
 def check_choice(value: Any, allowed: Sequence[str], name: str) -> str:

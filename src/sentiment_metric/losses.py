@@ -31,6 +31,7 @@ from ._checks import (
     check_embeddings,
     check_labels,
     check_margins,
+    check_metric_batch,
     check_nonnegative_float,
     check_shape,
     check_tensor,
@@ -245,32 +246,14 @@ class SentimentConstraintLoss(BaseMetricLossFunction):
         ref_labels: Tensor | None = None,
     ) -> Any:
         """Check the inputs (raising :class:`SentimentMetricError`), then PML's forward."""
-        c = self.relations.num_classes
-        embeddings = check_embeddings(embeddings, "embeddings", validate=self.validate)
-        if labels is None:
-            raise SentimentMetricError(
-                "labels are required: the sentiment constraints read the label levels"
-            )
-        check_labels(labels, c, length=embeddings.shape[0], validate=self.validate)
-        if ref_emb is not None:
-            ref_emb = check_embeddings(ref_emb, "ref_emb", validate=self.validate)
-            if ref_emb.shape[1] != embeddings.shape[1]:
-                raise SentimentMetricError(
-                    f"ref_emb has embedding size {ref_emb.shape[1]} but embeddings has "
-                    f"{embeddings.shape[1]}; they must match"
-                )
-            if ref_labels is None:
-                raise SentimentMetricError("ref_emb was given without ref_labels")
-            check_labels(
-                ref_labels,
-                c,
-                length=ref_emb.shape[0],
-                name="ref_labels",
-                length_name="ref_emb",
-                validate=self.validate,
-            )
-        elif ref_labels is not None:
-            raise SentimentMetricError("ref_labels was given without ref_emb")
+        embeddings = check_metric_batch(
+            embeddings,
+            labels,
+            self.relations.num_classes,
+            ref_emb,
+            ref_labels,
+            validate=self.validate,
+        )
         if indices_tuple is not None:
             indices_tuple = _check_indices_tuple(indices_tuple)
         return super().forward(embeddings, labels, indices_tuple, ref_emb, ref_labels)

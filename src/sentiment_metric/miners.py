@@ -17,9 +17,8 @@ from torch import Tensor
 from ._checks import (
     SentimentMetricError,
     check_choice,
-    check_embeddings,
-    check_labels,
     check_margins,
+    check_metric_batch,
     check_positive_int,
     resolve_relations,
 )
@@ -163,28 +162,14 @@ class SentimentSemiHardMiner(BaseMiner):
         Returns:
             ``(anchor, closer, farther)``, each ``(T,)`` ``torch.long``.
         """
-        c = self.relations.num_classes
-        embeddings = check_embeddings(embeddings, "embeddings", validate=self.validate)
-        check_labels(labels, c, length=embeddings.shape[0], validate=self.validate)
-        if ref_emb is None and ref_labels is not None:
-            raise SentimentMetricError("ref_labels was given without ref_emb; give both or neither")
-        if ref_emb is not None:
-            if ref_labels is None:
-                raise SentimentMetricError("ref_emb was given without ref_labels; give both")
-            check_embeddings(ref_emb, "ref_emb", validate=self.validate)
-            if ref_emb.shape[1] != embeddings.shape[1]:
-                raise SentimentMetricError(
-                    f"ref_emb must have the embedding size of embeddings ({embeddings.shape[1]}), "
-                    f"got shape {tuple(ref_emb.shape)}"
-                )
-            check_labels(
-                ref_labels,
-                c,
-                length=ref_emb.shape[0],
-                name="ref_labels",
-                length_name="ref_emb",
-                validate=self.validate,
-            )
+        embeddings = check_metric_batch(
+            embeddings,
+            labels,
+            self.relations.num_classes,
+            ref_emb,
+            ref_labels,
+            validate=self.validate,
+        )
         out: tuple[Tensor, Tensor, Tensor] = super().forward(
             embeddings, labels, ref_emb, ref_labels
         )
