@@ -1,0 +1,325 @@
+"""Retrieval with a trained model: the top ``k`` gallery images of query images, and embedding
+export (for faiss or anything else).
+
+Distances are the training distance: squared Euclidean between L2-normalised embeddings
+(PML's ``LpDistance(power=2)``), in ``[0, 4]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._checks import SentimentMetricError
+
+__all__ = [
+    "export_embeddings",
+    "list_images",
+    "retrieve_images",
+    "topk_neighbors",
+]
+
+
+def topk_neighbors(
+    query: torch.Tensor, gallery: torch.Tensor, k: int, *, exclude_self: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest gallery rows of every query row.
+
+    Args:
+        query: ``(Q, D)`` embeddings.
+        gallery: ``(G, D)`` embeddings.
+        k: neighbours per query (at most ``G``, or ``G - 1`` with ``exclude_self``).
+        exclude_self: ``query`` *is* ``gallery``: never return a row as its own neighbour.
+
+    Returns:
+        ``(distances (Q, k), indices (Q, k))``, nearest first; the distance is the squared
+        Euclidean distance between L2-normalised embeddings.
+
+    Example:
+        >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]])
+        >>> d, i = topk_neighbors(q, q, 1, exclude_self=True)
+        >>> i.flatten().tolist()
+        [2, 2, 0]
+    """
+    if query.dim() != 2 or gallery.dim() != 2 or query.shape[1] != gallery.shape[1]:
+        raise SentimentMetricError(
+            f"query (Q, D) and gallery (G, D) must share D, got {tuple(query.shape)} and "
+            f"{tuple(gallery.shape)}"
+        )
+    n_max = gallery.shape[0] - (1 if exclude_self else 0)
+    if k < 1 or k > n_max:
+        raise SentimentMetricError(f"k must lie in [1, {n_max}] for this gallery, got {k}")
+    q = torch.nn.functional.normalize(query.float(), dim=1)
+    g = torch.nn.functional.normalize(gallery.float(), dim=1)
+    dist = (2.0 - 2.0 * q @ g.T).clamp_min(0.0)
+    if exclude_self:
+        dist.fill_diagonal_(float("inf"))
+    d, i = torch.topk(dist, k, dim=1, largest=False)
+    return d, i
+
+
+def list_images(paths: Sequence[str | Path]) -> list[Path]:
+    """Image files named by ``paths`` (files, or folders searched recursively), sorted."""
+    from .datasets import IMG_EXTENSIONS
+
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = sorted(
+                q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMG_EXTENSIONS
+            )
+            if not found:
+                raise SentimentMetricError(f"folder {str(p)!r} holds no images")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise SentimentMetricError(f"{str(p)!r} does not exist")
+    return out
+
+
+class _Files(torch.utils.data.Dataset):
+    """Image files with a transform; labels -1 unless given. Unreadable files raise by path."""
+
+    def __init__(self, files: Sequence[Path], transform: Any, labels: Sequence[int] | None = None):
+        self.files = list(files)
+        self.transform = transform
+        self.targets = list(labels) if labels is not None else [-1] * len(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(self.files[i]) as im:
+                img = im.convert("RGB")
+        except (OSError, UnidentifiedImageError) as err:
+            raise SentimentMetricError(
+                f"image {str(self.files[i])!r} could not be read ({type(err).__name__})"
+            ) from err
+        return self.transform(img), self.targets[i]
+
+
+def _gallery(folder: Path, transform: Any) -> tuple[Any, list[str], list[int]]:
+    """An emotion ImageFolder when the sub-folders are emotions (labels known), else files."""
+    from .datasets import EmotionImageFolder
+
+    if not folder.is_dir():
+        raise SentimentMetricError(f"gallery {str(folder)!r} is not a folder")
+    try:
+        ds = EmotionImageFolder(folder, transform=transform)
+        return ds, [p for p, _ in ds.samples], list(ds.targets)
+    except SentimentMetricError:
+        files = list_images([folder])
+        return _Files(files, transform), [str(f) for f in files], [-1] * len(files)
+
+
+def retrieve_images(
+    checkpoint: str | Path,
+    queries: Sequence[str | Path],
+    gallery: str | Path,
+    *,
+    out: str | Path,
+    k: int = 5,
+    device: str = "auto",
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """The top ``k`` gallery images of each query image; writes ``retrieval.md``,
+    ``retrieval.json`` and ``retrieval.png`` (the grid) to ``out``.
+
+    Args:
+        checkpoint: a checkpoint written by training.
+        queries: query image files or folders of them.
+        gallery: a folder of images; when its sub-folders are emotions (an emotion
+            ImageFolder) the results show each image's emotion and the grid frames them green
+            (same emotion), orange (same polarity) or red (opposite polarity).
+        out: the folder to write to.
+        k: results per query.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``.
+        batch_size: images per forward.
+
+    Returns:
+        ``{"queries": [{"query": path, "results": [{"path", "distance", "emotion"}, ...]}]}``.
+    """
+    from ..wheel import MIKELS_WHEEL
+    from .evaluate import compute_embeddings, resolve_device
+    from .plots import plot_retrieval
+    from .train import TrainConfig, load_checkpoint, load_model
+    from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
+
+    ckpt = load_checkpoint(checkpoint)
+    config = TrainConfig.from_dict(ckpt["config"])
+    class_names = list(ckpt["class_names"])
+    dev = resolve_device(device)
+    transform = eval_transform(config.image_size)
+    q_files = list_images(queries)
+    g_ds, g_paths, g_labels = _gallery(Path(gallery), transform)
+    if len(g_paths) < k:
+        raise SentimentMetricError(f"k={k} but the gallery holds only {len(g_paths)} images")
+    g_classes = list(getattr(g_ds, "classes", []) or [])
+    if g_classes and any(c not in class_names for c in g_classes):
+        raise SentimentMetricError(
+            f"the gallery's emotions {g_classes} are not all among the model's {class_names}"
+        )
+    # gallery labels in the model's label order (for the level colours)
+    g_lab_model = [class_names.index(g_classes[t]) if t >= 0 else -1 for t in g_labels]
+    model, _ = load_model(ckpt, dev)
+    q_res = compute_embeddings(model, _Files(q_files, transform), batch_size=batch_size, device=dev)
+    g_res = compute_embeddings(model, g_ds, batch_size=batch_size, device=dev)
+    dist, idx = topk_neighbors(q_res["embeddings"], g_res["embeddings"], k)
+    pred = q_res["logits"].argmax(1).tolist()
+
+    results = []
+    lines = ["| query | predicted | " + " | ".join(f"#{j + 1}" for j in range(k)) + " |"]
+    lines.append("|---|---|" + "---|" * k)
+    for qi, qf in enumerate(q_files):
+        row: list[dict[str, Any]] = []
+        for j in range(k):
+            gi = int(idx[qi, j])
+            lab = g_lab_model[gi]
+            row.append(
+                {
+                    "path": g_paths[gi],
+                    "distance": float(dist[qi, j]),
+                    "emotion": class_names[lab] if lab >= 0 else None,
+                }
+            )
+        results.append(
+            {"query": str(qf), "predicted_emotion": class_names[pred[qi]], "results": row}
+        )
+        cells = [
+            f"{os.path.basename(r['path'])} ({r['emotion'] + ', ' if r['emotion'] else ''}"
+            f"{r['distance']:.3f})"
+            for r in row
+        ]
+        lines.append(f"| {qf.name} | {class_names[pred[qi]]} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines) + "\n"
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"checkpoint": str(checkpoint), "gallery": str(gallery), "k": k, "queries": results}
+    (out_dir / "retrieval.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out_dir / "retrieval.md").write_text(table)
+    q_ds = _Files(q_files, transform)
+    q_imgs = [q_ds[i][0] for i in range(len(q_ds))]
+    r_imgs = [[g_ds[int(gi)][0] for gi in idx[qi]] for qi in range(len(q_files))]
+    plot_retrieval(
+        q_imgs,
+        [-1] * len(q_files),
+        r_imgs,
+        [[g_lab_model[int(gi)] for gi in idx[qi]] for qi in range(len(q_files))],
+        dist.tolist(),
+        class_names,
+        out_dir / "retrieval.png",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        query_titles=[f"{qf.name}\n(pred. {class_names[pred[i]]})" for i, qf in enumerate(q_files)],
+        level=MIKELS_WHEEL.relations(class_names).level if g_classes else None,
+    )
+    doc["table"] = table
+    return doc
+
+
+def export_embeddings(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    dataset: str | None = None,
+    root: str | None = None,
+    split: str = "test",
+    images: Sequence[str | Path] | None = None,
+    size: int | None = None,
+    device: str = "auto",
+    batch_size: int = 128,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """Embed a dataset split (or image files) and save embeddings, labels and paths.
+
+    ``out`` ending in ``.pt``: one ``torch.save`` dict (``embeddings`` ``(N, D)`` float32,
+    ``labels`` ``(N,)`` int64 (``-1`` when unknown), ``paths``, ``class_names``). ``.npz``: the
+    same arrays in one NumPy archive. ``.npy``: the embeddings, with
+    ``<stem>.labels.npy`` and ``<stem>.paths.txt`` beside it.
+
+    Args:
+        checkpoint: a checkpoint written by training.
+        out: the file to write (``.pt``, ``.npz`` or ``.npy``).
+        dataset, root, split, size: which data (default: the checkpoint's dataset, test split).
+        images: image files or folders instead of a dataset (labels -1).
+        device, batch_size: where and how the model runs.
+        strict: an unreadable image is an error.
+
+    Returns:
+        ``{"path": out, "num": N, "dim": D}``.
+    """
+    from .evaluate import compute_embeddings, resolve_device
+    from .train import TrainConfig, load_checkpoint, load_model, make_dataset
+    from .transforms import eval_transform
+
+    out = Path(out)
+    if out.suffix not in (".pt", ".npz", ".npy"):
+        raise SentimentMetricError(f"out must end in .pt, .npz or .npy, got {str(out)!r}")
+    ckpt = load_checkpoint(checkpoint)
+    config = TrainConfig.from_dict(ckpt["config"])
+    class_names = list(ckpt["class_names"])
+    dev = resolve_device(device)
+    if images:
+        files = list_images(images)
+        ds: Any = _Files(files, eval_transform(config.image_size))
+        paths = [str(f) for f in files]
+    else:
+        name = dataset or config.dataset
+        if dataset is None or dataset == config.dataset:
+            root = root if root is not None else config.root
+        split_file = Path(checkpoint).resolve().parent / "split.json"
+        ds = make_dataset(
+            name,
+            root,
+            split,
+            config.image_size,
+            size=size,
+            seed=config.seed,
+            split_file=split_file if split_file.exists() else None,
+            strict=strict,
+        )
+        samples = getattr(ds, "samples", None)
+        paths = (
+            [str(p) for p, _ in samples]
+            if samples is not None
+            else [f"{name}:{split}:{i}" for i in range(len(ds))]
+        )
+        if [str(c) for c in ds.classes] != class_names:
+            raise SentimentMetricError(
+                f"the dataset's classes {list(ds.classes)} differ from the checkpoint's "
+                f"{class_names}"
+            )
+    model, _ = load_model(ckpt, dev)
+    res = compute_embeddings(model, ds, batch_size=batch_size, device=dev)
+    emb, labels = res["embeddings"], res["labels"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".pt":
+        torch.save(
+            {"embeddings": emb, "labels": labels, "paths": paths, "class_names": class_names},
+            out,
+        )
+    elif out.suffix == ".npz":
+        np.savez(
+            out,
+            embeddings=emb.numpy(),
+            labels=labels.numpy(),
+            paths=np.asarray(paths),
+            class_names=np.asarray(class_names),
+        )
+    else:
+        np.save(out, emb.numpy())
+        np.save(out.with_name(out.stem + ".labels.npy"), labels.numpy())
+        out.with_name(out.stem + ".paths.txt").write_text("".join(p + "\n" for p in paths))
+    return {"path": str(out), "num": int(emb.shape[0]), "dim": int(emb.shape[1])}
