@@ -41,6 +41,7 @@ from .constraint import all_ranked_triplets, pair_levels, weighted_distances
 __all__ = ["MINING_STRATEGIES", "MinedTriplets", "MiningStrategy", "mine_ranked_triplets"]
 
 MiningStrategy = Literal["semihard", "hard", "random", "all"]
+"""The mining strategies: ``"semihard"``, ``"hard"``, ``"random"`` and ``"all"``."""
 MINING_STRATEGIES: tuple[str, ...] = ("semihard", "hard", "random", "all")
 """The values ``strategy`` accepts, in the order the messages list them."""
 
