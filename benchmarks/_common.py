@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_RUN_SUFFIX = ""  # "-t1" etc. when --threads is given, so such runs get files of their own
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -40,8 +41,10 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def setup(args: argparse.Namespace) -> torch.device:
     """Apply ``--threads``, check ``--device``; return the device."""
+    global _RUN_SUFFIX
     if args.threads:
         torch.set_num_threads(args.threads)
+        _RUN_SUFFIX = f"-t{args.threads}"
     device = torch.device(args.device)
     if device.type == "cuda" and os.environ.get("SM_BENCH_CUDA") != "1" and os.environ.get("OUT"):
         # On the lent GPU machine the session's device time is shared and short: CUDA runs go
@@ -215,11 +218,12 @@ def write_results(
     """Print the table and write ``results/<name>-<device>.json`` and ``.md``."""
     info = machine_info(device)
     doc = {"benchmark": name, "machine": info, "rows": rows, **(extra or {})}
-    header = f"### {name} ({device.type})\n\nMachine: {machine_line(info)}\n\n"
+    threads = f", {info['torch_threads']} thread(s)" if device.type == "cpu" else ""
+    header = f"### {name} ({device.type}{threads})\n\nMachine: {machine_line(info)}\n\n"
     print(header + table_md)
     if write:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        stem = RESULTS / f"{name}-{device.type}"
+        stem = RESULTS / f"{name}-{device.type}{_RUN_SUFFIX}"
         stem.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
         stem.with_suffix(".md").write_text(header + table_md + "\n")
         print(f"\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")

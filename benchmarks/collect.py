@@ -16,10 +16,8 @@ ORDER = ["bench_loss", "bench_miner", "bench_sentiment_vector", "bench_metrics",
 def main() -> None:
     parts = []
     for name in ORDER:
-        for device in ("cpu", "cuda"):
-            f = HERE / "results" / f"{name}-{device}.md"
-            if f.exists():
-                parts.append(f.read_text().strip())
+        for f in sorted((HERE / "results").glob(f"{name}-*.md")):
+            parts.append(f.read_text().strip())
     readme = HERE / "README.md"
     text = readme.read_text()
     head, rest = text.split(START, 1)

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.losses import BaseMetricLossFunction, CrossBatchMemory
 from pytorch_metric_learning.reducers import (
     AvgNonZeroReducer,
@@ -37,6 +36,7 @@ from ._checks import (
     check_tensor,
     resolve_relations,
 )
+from ._distance import SquaredEuclideanDistance
 from .functional.constraint import (
     SKIP_LEVEL_OPTIONS,
     all_ranked_triplets,
@@ -221,8 +221,8 @@ class SentimentConstraintLoss(BaseMetricLossFunction):
     def _sub_loss_names(self) -> list[str]:
         return ["relative_loss", "negative_loss"]
 
-    def get_default_distance(self) -> LpDistance:
-        return LpDistance(power=2)
+    def get_default_distance(self) -> SquaredEuclideanDistance:
+        return SquaredEuclideanDistance()
 
     def get_default_reducer(self) -> BaseReducer:
         return AvgNonZeroReducer()

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.miners import BaseMiner
 from torch import Tensor
 
@@ -22,6 +21,7 @@ from ._checks import (
     check_positive_int,
     resolve_relations,
 )
+from ._distance import SquaredEuclideanDistance
 from .functional.mining import MINING_STRATEGIES, MiningStrategy, mine_ranked_triplets
 from .wheel import EmotionWheel, LabelRelations
 
@@ -137,9 +137,9 @@ class SentimentSemiHardMiner(BaseMiner):
             is_stat=True,
         )
 
-    def get_default_distance(self) -> LpDistance:
+    def get_default_distance(self) -> SquaredEuclideanDistance:
         """Squared Euclidean distance between L2-normalised embeddings, as the loss."""
-        return LpDistance(power=2)
+        return SquaredEuclideanDistance()
 
     def forward(
         self,
