@@ -96,7 +96,7 @@ EMOSET_CLASSES: tuple[str, ...] = (
     "fear",
     "sadness",
 )
-"""EmoSet's own label order: ``info.json``'s ``emotion.label2idx`` in the public EmoSet code
+"""EmoSet's own label order, as ``info.json``'s ``emotion.label2idx`` in the public EmoSet code
 (github.com/JingyuanYY/EmoSet): positive emotions then negative ones, each alphabetical."""
 
 SPLIT_FILE_FORMAT = "sentiment-metric-split/1"

@@ -38,7 +38,7 @@ HEADLINE_METRICS: dict[str, str] = {
     "wheel_ndcg_at_k": "wheel nDCG@{k}",
     "mean_wheel_distance_at_k": "mean wheel dist.@{k} (lower is better)",
 }
-"""The metrics of the comparison tables, in order: key -> column title."""
+"""The metrics of the comparison tables, in order (key -> column title)."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
