@@ -6,6 +6,13 @@ import os
 
 import pytest
 import torch
+from hypothesis import settings
+
+# CI (CI=true) replays the same examples every run, so that a landing never hinges on a lucky
+# draw; locally, hypothesis explores new examples each run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Two cores: keep each test process from oversubscribing them when pytest-xdist runs two.
 torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))

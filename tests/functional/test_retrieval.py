@@ -235,19 +235,28 @@ def _resolve(k, q, yq, yr, ref_includes_query, n):
 def test_engine_matches_brute_force_drawn(seed, m, n, ref_includes_query, n_labels, k, chunk):
     q, yq, r, yr = make_data(seed, m, n, ref_includes_query, n_labels=n_labels)
     n_cand = len(r) - int(ref_includes_query)
+
+    def run() -> dict[str, torch.Tensor]:
+        return R.per_query_retrieval_metrics(
+            torch.from_numpy(q),
+            torch.from_numpy(yq),
+            torch.from_numpy(r),
+            torch.from_numpy(yr),
+            relations=REL,
+            metrics=[*R.RETRIEVAL_METRICS, "precision_at_2"],
+            k=k,
+            ref_includes_query=ref_includes_query,
+            chunk_size=chunk,
+        )
+
+    if (isinstance(k, int) and k > n_cand) or n_cand < 2:
+        # deeper than the candidates (k, or precision@2): a clear error, never a wrong number
+        with pytest.raises(sm.SentimentMetricError, match="larger than the reference set"):
+            run()
+        return
     kk = _resolve(k, q, yq, yr, ref_includes_query, n_cand)
     ref = brute_all(q, yq, r, yr, ref_includes_query, kk, [2])
-    out = R.per_query_retrieval_metrics(
-        torch.from_numpy(q),
-        torch.from_numpy(yq),
-        torch.from_numpy(r),
-        torch.from_numpy(yr),
-        relations=REL,
-        metrics=[*R.RETRIEVAL_METRICS, "precision_at_2"],
-        k=k,
-        ref_includes_query=ref_includes_query,
-        chunk_size=chunk,
-    )
+    out = run()
     for i, expect in enumerate(ref):
         for name, v in out.items():
             if expect is None:
