@@ -14,16 +14,8 @@ from sklearn.metrics import average_precision_score, ndcg_score
 import sentiment_metric as sm
 from sentiment_metric.functional import retrieval as R
 
-MIKELS_FI_ORDER = [
-    "amusement",
-    "anger",
-    "awe",
-    "contentment",
-    "disgust",
-    "excitement",
-    "fear",
-    "sadness",
-]
+from ..conftest import MIKELS_FI_ORDER
+
 REL = sm.MIKELS_WHEEL.relations(MIKELS_FI_ORDER)
 ALL = [*R.RETRIEVAL_METRICS, "precision_at_2", "precision_at_3"]
 

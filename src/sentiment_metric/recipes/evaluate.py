@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,49 @@ def metrics_markdown(
     return "\n".join(lines) + "\n"
 
 
+def checkpoint_dataset(
+    checkpoint: str | os.PathLike[str],
+    config: Any,
+    class_names: Sequence[str],
+    dataset: str | None,
+    root: str | None,
+    split: str,
+    *,
+    size: int | None = None,
+    strict: bool = False,
+) -> Any:
+    """The dataset split to run a checkpoint on, with the evaluation transform.
+
+    ``dataset``/``root`` default to the checkpoint's own (``config.dataset``, ``config.root``);
+    the split file saved beside the checkpoint is reused. The dataset's classes must be the
+    checkpoint's ``class_names``, in the same order.
+    """
+    from .train import make_dataset
+
+    name = dataset or config.dataset
+    if dataset is None or dataset == config.dataset:
+        root = root if root is not None else config.root
+    split_file = Path(checkpoint).resolve().parent / "split.json"
+    ds = make_dataset(
+        name,
+        root,
+        split,
+        config.image_size,
+        train=False,
+        size=size,
+        seed=config.seed,
+        split_file=split_file if split_file.exists() else None,
+        strict=strict,
+    )
+    ds_classes = [str(c) for c in ds.classes]
+    if ds_classes != list(class_names):
+        raise SentimentMetricError(
+            f"the dataset's classes {ds_classes} differ from the checkpoint's "
+            f"{list(class_names)}; use a dataset with the same emotions in the same order"
+        )
+    return ds
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     *,
@@ -242,7 +286,7 @@ def evaluate_checkpoint(
         The metrics dict (as written to ``metrics.json``).
     """
     from .plots import plot_confusion_matrix
-    from .train import TrainConfig, load_checkpoint, load_model, make_dataset
+    from .train import TrainConfig, load_checkpoint, load_model
 
     ckpt = load_checkpoint(checkpoint)
     config = TrainConfig.from_dict(ckpt["config"])
@@ -250,26 +294,9 @@ def evaluate_checkpoint(
     model, _ = load_model(ckpt, dev)
     class_names = list(ckpt["class_names"])
     name = dataset or config.dataset
-    if dataset is None or dataset == config.dataset:
-        root = root if root is not None else config.root
-    split_file = Path(checkpoint).resolve().parent / "split.json"
-    ds = make_dataset(
-        name,
-        root,
-        split,
-        config.image_size,
-        train=False,
-        size=size,
-        seed=config.seed,
-        split_file=split_file if split_file.exists() else None,
-        strict=strict,
+    ds = checkpoint_dataset(
+        checkpoint, config, class_names, dataset, root, split, size=size, strict=strict
     )
-    ds_classes = [str(c) for c in ds.classes]
-    if ds_classes != class_names:
-        raise SentimentMetricError(
-            f"the dataset's classes {ds_classes} differ from the checkpoint's {class_names}; "
-            "evaluate on a dataset with the same emotions in the same order"
-        )
     metrics = evaluate_model(
         model, ds, class_names, device=dev, batch_size=batch_size, k=k, workers=workers
     )

@@ -260,8 +260,8 @@ def export_embeddings(
     Returns:
         ``{"path": out, "num": N, "dim": D}``.
     """
-    from .evaluate import compute_embeddings, resolve_device
-    from .train import TrainConfig, load_checkpoint, load_model, make_dataset
+    from .evaluate import checkpoint_dataset, compute_embeddings, resolve_device
+    from .train import TrainConfig, load_checkpoint, load_model
     from .transforms import eval_transform
 
     out = Path(out)
@@ -277,18 +277,8 @@ def export_embeddings(
         paths = [str(f) for f in files]
     else:
         name = dataset or config.dataset
-        if dataset is None or dataset == config.dataset:
-            root = root if root is not None else config.root
-        split_file = Path(checkpoint).resolve().parent / "split.json"
-        ds = make_dataset(
-            name,
-            root,
-            split,
-            config.image_size,
-            size=size,
-            seed=config.seed,
-            split_file=split_file if split_file.exists() else None,
-            strict=strict,
+        ds = checkpoint_dataset(
+            checkpoint, config, class_names, dataset, root, split, size=size, strict=strict
         )
         samples = getattr(ds, "samples", None)
         paths = (
@@ -296,11 +286,6 @@ def export_embeddings(
             if samples is not None
             else [f"{name}:{split}:{i}" for i in range(len(ds))]
         )
-        if [str(c) for c in ds.classes] != class_names:
-            raise SentimentMetricError(
-                f"the dataset's classes {list(ds.classes)} differ from the checkpoint's "
-                f"{class_names}"
-            )
     model, _ = load_model(ckpt, dev)
     res = compute_embeddings(model, ds, batch_size=batch_size, device=dev)
     emb, labels = res["embeddings"], res["labels"]
