@@ -270,7 +270,7 @@ class SentimentConstraintLoss(BaseMetricLossFunction):
         is_self = ref_emb is embeddings
         emb = embeddings.float() if embeddings.dtype in _HALF else embeddings
         ref = emb if is_self else (ref_emb.float() if ref_emb.dtype in _HALF else ref_emb)
-        mat = self.distance(emb, ref)
+        mat = self.distance(emb, None if is_self else ref)  # normalise once when ref is emb
         level = self.level.to(labels.device)
         theta = self.theta.to(device=mat.device, dtype=mat.dtype)
         inverted = bool(self.distance.is_inverted)
@@ -354,14 +354,13 @@ class SentimentConstraintLoss(BaseMetricLossFunction):
         neg = (lc == 1) & (lf == 2)
         skip = (lc == 0) & (lf == 2)
         a1, a2 = self.margins
-        parts: list[tuple[Tensor, float | Tensor]] = [(rel, a1)]
+        # every tuple's margin: α1 (relative), α2 (negative), α1 + α2 (skip-level, when summed)
+        margin = torch.full(lc.shape, a2, dtype=mat.dtype, device=mat.device)
+        margin.masked_fill_(rel, a1)
+        second = neg
         if self.skip_level == "sum_margins":
-            neg_or_skip = neg | skip
-            sel = skip[neg_or_skip]
-            m = torch.full(sel.shape, a2, dtype=mat.dtype, device=mat.device)
-            parts.append((neg_or_skip, m.masked_fill(sel, a1 + a2)))
-        else:
-            parts.append((neg, a2))
+            second = neg | skip
+            margin.masked_fill_(skip, a1 + a2)
         if self.collect_stats:
             self._set_stats(
                 int(rel.sum()),
@@ -370,16 +369,31 @@ class SentimentConstraintLoss(BaseMetricLossFunction):
                 int((lc == lf).sum()),
                 int((t.swapped & (lc != lf)).sum()),
             )
+        # the hinge of every tuple at once (one gather, one backward), then each sub-loss
+        # selects its own (the others get no gradient)
+        losses = triplet_constraint_losses(
+            mat,
+            labels,
+            t.anchor,
+            t.closer,
+            t.farther,
+            margin,
+            ref_labels=ref_labels,
+            theta=theta,
+            inverted=inverted,
+        )
         out: dict[str, Any] = {}
-        for name, (mask, margin) in zip(self._sub_loss_names(), parts):
-            idx = (t.anchor[mask], t.closer[mask], t.farther[mask])
-            if len(idx[0]) == 0:
+        for name, mask in zip(self._sub_loss_names(), (rel, second)):
+            sel = mask.nonzero().squeeze(1)
+            if sel.shape[0] == 0:
                 out[name] = self.zero_loss()
                 continue
-            losses = triplet_constraint_losses(
-                mat, labels, *idx, margin, ref_labels=ref_labels, theta=theta, inverted=inverted
-            )
-            out[name] = {"losses": losses, "indices": idx, "reduction_type": "triplet"}
+            idx = tuple(x.index_select(0, sel) for x in (t.anchor, t.closer, t.farther))
+            out[name] = {
+                "losses": losses.index_select(0, sel),
+                "indices": idx,
+                "reduction_type": "triplet",
+            }
         return out
 
     def _set_stats(self, n_rel: int, n_neg: int, n_skip: int, n_equal: int, n_swap: int) -> None:

@@ -140,7 +140,7 @@ def weighted_distances(
     q = dist
     if theta is not None:
         theta = theta.to(device=dist.device, dtype=dist.dtype)
-        q = theta[labels][:, ref_labels] * q
+        q = theta[:, ref_labels][labels] * q  # columns first: faster
     return -q if inverted else q
 
 
@@ -170,14 +170,19 @@ def pair_levels(
         >>> pair_levels(torch.tensor([0, 0, 2]), level).tolist()
         [[-1, 0, 2], [0, -1, 2], [2, 2, -1]]
     """
+    if self_index is None and ref_labels is None:  # the batch against itself: the diagonal
+        lev = level.to(device=labels.device, dtype=torch.int8)[:, labels][labels]
+        return lev.fill_diagonal_(-1)
     self_index = _resolve_self_index(self_index, ref_labels, labels)
     if ref_labels is None:
         ref_labels = labels
-    lev = level.to(device=labels.device, dtype=torch.int8)[labels][:, ref_labels]
-    if self_index is not None:
-        rows = torch.arange(labels.shape[0], device=labels.device)
+    lev = level.to(device=labels.device, dtype=torch.int8)[:, ref_labels][labels]
+    if self_index is not None and lev.shape[1] > 0:
+        # one column per row: rows without a self-pair keep their value (no nonzero/sync)
         keep = (self_index >= 0) & (self_index < lev.shape[1])
-        lev[rows[keep], self_index[keep]] = -1
+        col = self_index.clamp(0, lev.shape[1] - 1).unsqueeze(1)
+        marked = torch.where(keep.unsqueeze(1), -1, lev.gather(1, col)).to(lev.dtype)
+        lev.scatter_(1, col, marked)
     return lev
 
 
@@ -532,9 +537,9 @@ def rank_triplets(
     if ref_labels is None:
         ref_labels = labels
     lvl = level.to(device=labels.device, dtype=torch.long)
-    ya = labels[anchors]
-    lx = lvl[ya, ref_labels[x]]
-    ly = lvl[ya, ref_labels[y]]
+    # both levels in one gather from the flat (C, C) matrix
+    ya = labels[anchors] * lvl.shape[1]
+    lx, ly = lvl.reshape(-1)[torch.stack([ya + ref_labels[x], ya + ref_labels[y]])]
     swapped = lx > ly
     closer = torch.where(swapped, y, x)
     farther = torch.where(swapped, x, y)
@@ -585,16 +590,38 @@ def triplet_constraint_losses(
     """
     if ref_labels is None:
         ref_labels = labels
-    dc = dist[anchors, closers]
-    df = dist[anchors, farthers]
+    if isinstance(margins, Tensor):
+        margins = margins.to(device=dist.device, dtype=dist.dtype)
+    b, r = dist.shape
+    n = anchors.shape[0]
+    in_range = n > 0
+    if in_range:
+        ends = torch.stack([e for x in (anchors, closers, farthers) for e in torch.aminmax(x)])
+        lo_a, hi_a, lo_c, hi_c, lo_f, hi_f = ends.tolist()
+        in_range = min(lo_a, lo_c, lo_f) >= 0 and hi_a < b and max(hi_c, hi_f) < r
+    if in_range and theta is not None and b * r <= 4 * n:
+        # dense path: weight the (B, R) matrix once, then one gather of both columns from
+        # its flat view (the same products θ·D as below; one gather, one backward add)
+        q = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted)
+        base = anchors * r
+        qc, qf = (
+            q.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
+        )
+        return torch.relu(qc - qf + margins)
+    if in_range:
+        base = anchors * r
+        dc, df = (
+            dist.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
+        )
+    else:  # empty, or indices to wrap (negative) or to reject (too large): as indexing does
+        dc = dist[anchors, closers]
+        df = dist[anchors, farthers]
     if theta is not None:
         theta = theta.to(device=dist.device, dtype=dist.dtype)
         ya = labels[anchors]
         dc = theta[ya, ref_labels[closers]] * dc
         df = theta[ya, ref_labels[farthers]] * df
     diff = df - dc if inverted else dc - df
-    if isinstance(margins, Tensor):
-        margins = margins.to(device=dist.device, dtype=dist.dtype)
     return torch.relu(diff + margins)
 
 

@@ -21,6 +21,7 @@ output.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
@@ -113,7 +114,7 @@ def _level_frames(
     lv: Tensor,
     is_inverted: bool,
     alphas: tuple[float, float],
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, float]:
     """The keys ``q = ±D*`` moved into one disjoint frame per level, in float64.
 
     ``shifted = q - min q + (level + 1) · span`` with ``span > max q - min q + max α``: sorting
@@ -123,22 +124,25 @@ def _level_frames(
     are clamped to the finite range (NaN: the far end).
 
     Returns:
-        ``shifted`` ``(B, R)`` float64 and ``span`` (a 0-dim float64 tensor).
+        ``shifted`` ``(B, R)`` float64 and ``span`` (a Python float).
     """
     key = dist.detach().to(torch.float64)
     key = weighted_distances(key, labels, ref_labels, weights, inverted=is_inverted)
     lo, hi = torch.aminmax(key)
-    if not bool(torch.isfinite(hi - lo)):  # only with validate=False: NaN or Inf keys
+    lo_f, hi_f = torch.stack([lo, hi]).tolist()
+    if not math.isfinite(hi_f - lo_f):  # only with validate=False: NaN or Inf keys
         key = torch.nan_to_num(key, nan=float("inf"), posinf=float("inf"), neginf=-float("inf"))
         finite = torch.isfinite(key)
-        hi = key.masked_fill(~finite, -float("inf")).amax()
-        lo = key.masked_fill(~finite, float("inf")).amin()
-        if not bool(torch.isfinite(hi)):  # no finite key at all
-            hi = lo = torch.zeros_like(hi)
-        key = torch.minimum(torch.maximum(key, lo), hi)
-    key = key - lo  # never in place: key may be the caller's dist
-    span = (hi - lo) + max(alphas) + 1.0
-    return key + (lv + 1).to(torch.float64) * span, span
+        hi_f = float(key.masked_fill(~finite, -float("inf")).amax())
+        lo_f = float(key.masked_fill(~finite, float("inf")).amin())
+        if not math.isfinite(hi_f):  # no finite key at all
+            hi_f = lo_f = 0.0
+        key = torch.minimum(torch.maximum(key, key.new_tensor(lo_f)), key.new_tensor(hi_f))
+    # in place only on a temporary of ours (never on the caller's dist): fewer fresh pages
+    own = key.data_ptr() != dist.data_ptr()
+    key = key.sub_(lo_f) if own else key - lo_f
+    span = (hi_f - lo_f) + max(alphas) + 1.0  # float64 arithmetic, as on the tensors
+    return key.add_((lv + 1).to(torch.float64).mul_(span)), span
 
 
 def mine_ranked_triplets(
@@ -286,31 +290,34 @@ def mine_ranked_triplets(
         return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
 
     with torch.no_grad():
-        lv = pair_levels(labels, level, ref_labels, self_index)
-        n_level = [(lv == lvl).sum(dim=1) for lvl in (0, 1, 2)]
-        # the (anchor, closer) pairs, relative level first; only anchors with a farther sample
-        pairs = [((lv == lvl) & (n_level[lvl + 1] > 0)[:, None]).nonzero() for lvl in (0, 1)]
-        num_pairs = [int(x.shape[0]) for x in pairs]
-        a, c = torch.cat(pairs).unbind(1)
-        pair_level = torch.cat(
-            [
-                torch.full((n,), lvl, dtype=torch.long, device=device)
-                for lvl, n in enumerate(num_pairs)
-            ]
-        )
+        lv = pair_levels(labels, level, ref_labels)  # no self-pairs marked yet
+        if exclude_self:  # self_index is arange(B): the diagonal
+            lv.fill_diagonal_(-1)
+        # samples per row and level (self, 0, 1, 2): one broadcast comparison
+        lvl_ids = torch.arange(-1, 3, device=device, dtype=lv.dtype)
+        is_level = lv.unsqueeze(0) == lvl_ids[:, None, None]  # (4, B, R): self, 0, 1, 2
+        n_stack = is_level.count_nonzero(dim=2)  # (4, B)
+        # the (anchor, closer) pairs, relative level first, row-major; only anchors with a
+        # farther sample. One nonzero over the stacked (2, B, R) masks.
+        has_far = (n_stack[2:] > 0).unsqueeze(2)  # (2, B, 1): levels 1 and 2
+        pair_mask = is_level[1:3] & has_far
+        pair_level, a, c = pair_mask.nonzero().unbind(1)
+        num_pairs0 = int(pair_mask[0].sum())
         # each row sorted once, grouped by level (self, 0, 1, 2), each group by distance; the
         # farther samples of a pair are positions [first, first + n_far) of its anchor's row
-        n_stack = torch.stack([(lv < 0).sum(dim=1), *n_level])  # (4, B)
         group_start = torch.cumsum(n_stack, 0) - n_stack
-        first = group_start[pair_level + 2, a]
-        n_far = n_stack[pair_level + 2, a]
+        far_flat = (pair_level + 2) * b + a
+        both_flat = torch.stack([far_flat, far_flat + 4 * b])
+        first, n_far = torch.stack([group_start, n_stack]).view(-1)[both_flat]
         if strategy == "random":  # grouped by level only
             order = lv.to(torch.int16).sort(dim=1, stable=True).indices
         else:
             shifted, span = _level_frames(
                 dist, labels, ref_labels, weights, lv, is_inverted, alphas
             )
-            sorted_val, order = shifted.sort(dim=1)
+            # the shifted keys are finite and >= 0, so their IEEE-754 bit patterns read as
+            # int64 sort (and compare) exactly as the floats do, and an integer sort is faster
+            sorted_val, order = shifted.view(torch.int64).sort(dim=1)
         start, pool = first, n_far  # where each pair draws from: the whole farther level
         empty = torch.zeros_like(a, dtype=torch.bool)
         if strategy == "hard":
@@ -320,31 +327,41 @@ def mine_ranked_triplets(
         else:
             if strategy == "semihard":
                 # band of each pair: sorted positions [lo, hi) of the farther level with
-                # key(a,c) < key(a,f) < key(a,c) + α, found in that level's frame
-                flat = a * r + c
-                query = shifted + span
-                lo = torch.searchsorted(sorted_val, query, right=True).view(-1)[flat]
-                alpha = torch.tensor(alphas, dtype=query.dtype, device=device)
-                query += torch.where(lv == 0, alpha[0], alpha[1])  # the pair's margin
-                hi = torch.searchsorted(sorted_val, query, right=False).view(-1)[flat]
-                lo = torch.minimum(torch.maximum(lo, first), first + n_far)
-                hi = torch.minimum(torch.maximum(hi, first), first + n_far)
+                # key(a,c) < key(a,f) < key(a,c) + α, found in that level's frame. On the
+                # integer bit patterns, "<= x" is "< x + 1": both ends in one searchsorted.
+                both = torch.empty((b, 2 * r), dtype=shifted.dtype, device=device)
+                query, upper = both[:, :r], both[:, r:]
+                torch.add(shifted, span, out=query)
+                upper.fill_(alphas[1]).masked_fill_(lv == 0, alphas[0])  # the pair's margin
+                upper.add_(query)
+                both_int = both.view(torch.int64)
+                both_int[:, :r].add_(1)  # after upper: "<= query" is "< query + 1"
+                found = torch.searchsorted(sorted_val, both_int, right=False).view(-1)
+                flat = a * (2 * r) + c
+                lo, hi = found[torch.stack([flat, flat + r])]
+                last = first + n_far
+                lo = torch.minimum(torch.maximum(lo, first), last)
+                hi = torch.minimum(torch.maximum(hi, first), last)
                 empty = hi <= lo
                 start = torch.where(empty, first, lo)
                 pool = torch.where(empty, n_far, hi - lo)
             offsets, valid = _sample_offsets(pool, per_pair, generator)
         pos = start[:, None] + offsets
-        if valid.shape[1] > 1:
-            pos.masked_fill_(~valid, 0)
-        farther = order.view(-1)[(a * r)[:, None] + pos]
         k = valid.shape[1]
-        counts = valid.sum(dim=1)
-        if k == 1 and a.shape[0] == int(counts.sum()):  # every pair has its one triplet
-            anchor, closer, farther = a, c, farther[:, 0]
+        if k == 1:
+            # every pair has its one triplet: pool >= 1 (the pairs' anchors have a farther
+            # sample; an empty band falls back to the whole level)
+            farther = order.view(-1)[a * r + pos[:, 0]]
+            anchor, closer = a, c
+            num_rel = num_pairs0
+            num_empty = int(empty.sum()) if strategy == "semihard" else 0
         else:
+            pos.masked_fill_(~valid, 0)
+            farther = order.view(-1)[(a * r)[:, None] + pos]
+            counts = valid.sum(dim=1)
             farther = farther[valid]
             anchor = a[:, None].expand(-1, k)[valid]
             closer = c[:, None].expand(-1, k)[valid]
-        num_rel = int(counts[: num_pairs[0]].sum())
-        num_empty = int((counts * empty).sum()) if strategy == "semihard" else 0
+            num_rel = int(counts[:num_pairs0].sum())
+            num_empty = int((counts * empty).sum()) if strategy == "semihard" else 0
     return MinedTriplets(anchor, closer, farther, num_rel, len(anchor) - num_rel, num_empty)
