@@ -8,14 +8,17 @@ import torch
 from pytorch_metric_learning.distances import LpDistance
 from torch import Tensor
 
+from .functional.gram import _Gram
+
 
 class SquaredEuclideanDistance(LpDistance):
     """PML's ``LpDistance(p=2, power=2)``: squared Euclidean between L2-normalised embeddings.
 
     The same matrix as ``LpDistance(power=2)`` (same recorded ``p``, ``power`` and norm stats,
     ``normalize_embeddings=True`` by default), computed as
-    ``‖q‖² + ‖r‖² − 2 q rᵀ`` clamped at 0: one matrix product, whose backward is a matrix
-    product too, instead of ``torch.cdist`` followed by a square (``cdist``'s backward is the
+    ``‖q‖² + ‖r‖² − 2 q rᵀ`` clamped at 0: one matrix product (the batch against itself: a
+    Gram matrix, with the one-product backward of :func:`~sentiment_metric.functional.gram_matrix`),
+    instead of ``torch.cdist`` followed by a square (``cdist``'s backward is the
     slow part of a small-batch step on the CPU). Values agree with ``LpDistance(power=2)`` to
     rounding.
 
@@ -43,7 +46,14 @@ class SquaredEuclideanDistance(LpDistance):
         else:
             r = self.maybe_normalize(ref_emb)
         self.set_default_stats(query_emb, ref_emb, q, r)
-        q_sq = (q * q).sum(dim=1, keepdim=True)
-        r_sq = q_sq if r is q else (r * r).sum(dim=1, keepdim=True)
-        mat = torch.addmm(q_sq + r_sq.T, q, r.T, beta=1.0, alpha=-2.0)
+        if r is q and q.dtype in (torch.float32, torch.float64):
+            # the batch against itself: q qᵀ is a Gram matrix, whose backward needs one
+            # product, not two; its diagonal gives the squared norms (and an exact 0 diagonal)
+            g = _Gram.apply(q.unsqueeze(0)).squeeze(0)
+            sq = g.diagonal()
+            mat = sq.unsqueeze(1) + sq.unsqueeze(0) - 2.0 * g
+        else:
+            q_sq = (q * q).sum(dim=1, keepdim=True)
+            r_sq = q_sq if r is q else (r * r).sum(dim=1, keepdim=True)
+            mat = torch.addmm(q_sq + r_sq.T, q, r.T, beta=1.0, alpha=-2.0)
         return mat.clamp_min(0.0)
