@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 
 import pytest
@@ -191,17 +190,10 @@ def test_repr_and_relations_and_weighting() -> None:
 # --------------------------------------------------------------------------- distributed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ddp_worker(rank: int, world: int, port: int, errfile: str) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
+def _ddp_worker(rank: int, world: int, store: str, errfile: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # a file rendezvous: no TCP port to race for with other tests running in parallel
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         emb, labels = make_batch(12, seed=rank)
         others = [torch.empty_like(labels) for _ in range(world)]
@@ -230,7 +222,8 @@ def test_distributed_miner_wrapper_two_processes() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         errfile = os.path.join(tmp, "err.txt")
         try:
-            mp.spawn(_ddp_worker, args=(2, _free_port(), errfile), nprocs=2, join=True)
+            store = os.path.join(tmp, "store")
+            mp.spawn(_ddp_worker, args=(2, store, errfile), nprocs=2, join=True)
         except Exception as err:  # pragma: no cover - the message says which rank failed
             msg = open(errfile).read() if os.path.exists(errfile) else ""
             raise AssertionError(f"distributed mining failed: {msg or err}") from err

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -76,17 +74,11 @@ def _naive_with_self(
     return naive_loss(x, y, trip, ref_emb=mem, ref_labels=mem_y, reduction="mean")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
+def _worker(rank: int, out_dir: str) -> None:
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=WORLD)
+    # a file rendezvous: no TCP port to race for with other tests running in parallel
+    store = f"file://{Path(out_dir) / 'store'}"
+    torch.distributed.init_process_group("gloo", init_method=store, rank=rank, world_size=WORLD)
     try:
         x, y = _data(4)
         x_local = x[rank * B : (rank + 1) * B].clone().requires_grad_(True)
@@ -101,7 +93,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 
 def test_distributed_loss_wrapper_two_processes() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        torch.multiprocessing.spawn(_worker, args=(_free_port(), tmp), nprocs=WORLD, join=True)
+        torch.multiprocessing.spawn(_worker, args=(tmp,), nprocs=WORLD, join=True)
         res = [torch.load(Path(tmp) / f"{r}.pt") for r in range(WORLD)]
     x, y = _data(4)
     x = x.clone().requires_grad_(True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -36,12 +35,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_two_process_gloo_training(tmp_path: Path) -> None:
     script = tmp_path / "ddp_train.py"
@@ -52,10 +45,8 @@ def test_two_process_gloo_training(tmp_path: Path) -> None:
         sys.executable,
         "-m",
         "torch.distributed.run",
+        "--standalone",  # torchrun picks a free port itself: no race with parallel tests
         "--nproc_per_node=2",
-        "--nnodes=1",
-        "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",
         str(script),
         str(out),
     ]
