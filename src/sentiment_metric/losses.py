@@ -295,10 +295,10 @@ class SentimentConstraintLoss(BaseMetricLossFunction):
         self_index: Tensor | None,
     ) -> dict[str, Any]:
         reducers = self._sub_loss_reducers()
-        kinds = [
+        rel_kind, neg_kind = (
             _FAST_REDUCTIONS.get(type(r)) if r is not None else None for r in reducers.values()
-        ]
-        if all(k is not None for k in kinds):
+        )
+        if rel_kind is not None and neg_kind is not None:
             s = constraint_sums(
                 mat,
                 labels,
@@ -313,19 +313,7 @@ class SentimentConstraintLoss(BaseMetricLossFunction):
             )
             if self.collect_stats:
                 self._set_stats(int(s.relative_count), int(s.negative_count), 0, 0, 0)
-            values: list[Tensor] = []
-            for (sm_, n, nz), kind in zip(
-                (
-                    (s.relative_sum, s.relative_count, s.relative_nonzero),
-                    (s.negative_sum, s.negative_count, s.negative_nonzero),
-                ),
-                kinds,
-            ):
-                if kind == "sum":
-                    values.append(sm_)
-                else:
-                    d = n if kind == "mean" else nz
-                    values.append(sm_ / d.clamp(min=1).to(sm_.dtype))
+            values = s.reduce((rel_kind, neg_kind))
             return {
                 name: {"losses": v, "indices": None, "reduction_type": "already_reduced"}
                 for name, v in zip(self._sub_loss_names(), values)

@@ -224,23 +224,28 @@ class ConstraintSums(NamedTuple):
     negative_count: Tensor
     negative_nonzero: Tensor
 
-    def reduce(self, reduction: str = "avg_nonzero") -> tuple[Tensor, Tensor]:
+    def reduce(self, reduction: str | tuple[str, str] = "avg_nonzero") -> tuple[Tensor, Tensor]:
         """``(relative, negative)`` reduced like PML's reducers on the per-triplet losses.
 
         ``"mean"`` divides by the number of triplets (``MeanReducer``), ``"avg_nonzero"`` by
         the number of non-zero terms (``AvgNonZeroReducer``), ``"sum"`` does not divide
-        (``SumReducer``). An empty set gives 0 (still connected to the graph).
+        (``SumReducer``). A pair gives each sub-loss its own reduction. An empty set gives 0
+        (still connected to the graph).
         """
-        check_choice(reduction, REDUCTIONS, "reduction")
+        kinds = (reduction, reduction) if isinstance(reduction, str) else tuple(reduction)
         out = []
-        for s, n, nz in (
-            (self.relative_sum, self.relative_count, self.relative_nonzero),
-            (self.negative_sum, self.negative_count, self.negative_nonzero),
+        for kind, (s, n, nz) in zip(
+            kinds,
+            (
+                (self.relative_sum, self.relative_count, self.relative_nonzero),
+                (self.negative_sum, self.negative_count, self.negative_nonzero),
+            ),
         ):
-            if reduction == "sum":
+            check_choice(kind, REDUCTIONS, "reduction")
+            if kind == "sum":
                 out.append(s)
             else:
-                d = n if reduction == "mean" else nz
+                d = n if kind == "mean" else nz
                 out.append(s / d.clamp(min=1).to(s.dtype))
         return out[0], out[1]
 
