@@ -9,7 +9,7 @@ vector) with ``MultiTaskSentimentLoss`` (ω = 0.2, ``SentimentConstraintLoss`` m
 Timed in the same run, interleaved (round-robin), medians:
 
 - ``full step``: forward, loss (with mining), backward, optimizer step, as in
-  ``sentiment_metric.recipes.train``; ``images/s = batch / time``;
+  ``sentiment_metric.recipes.loop``; ``images/s = batch / time``;
 - ``softmax step``: the same backbone with ``embedding="fc"`` and cross-entropy only (the
   baseline the method adds to);
 - ``sentiment vector``: the ``GramSentimentVector`` head alone, forward + backward, on the

@@ -14,7 +14,10 @@ from pytorch_metric_learning.reducers import MeanReducer
 from pytorch_metric_learning.utils import distributed as pml_dist
 
 import sentiment_metric as sm
-from tests.test_losses import NAMES, TOL, naive_loss
+from tests.conftest import TOLERANCES
+from tests.oracle import NAMES, naive_loss
+
+TOL = TOLERANCES[torch.float64]
 
 B, D, WORLD = 8, 5, 2
 

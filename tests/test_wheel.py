@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import sentiment_metric as sm
 from sentiment_metric import SentimentMetricError
+from sentiment_metric.wheel import resolve_relations
 
 from .conftest import MIKELS_FI_ORDER
 
@@ -186,8 +187,6 @@ def test_relations_follow_any_label_order(order: list[str], c: int) -> None:
 
 
 def test_resolve_relations_requires_one_source() -> None:
-    from sentiment_metric._checks import resolve_relations
-
     with pytest.raises(SentimentMetricError, match="class_names= .* or relations="):
         resolve_relations()
     rel = W.relations(["awe"])

@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.ext.autosummary import Autosummary, ImportExceptionGroup
 from sphinx.util import logging
@@ -388,9 +389,14 @@ class FilteringAutosummary(Autosummary):
 
 
 class SubmodulesDirective(SphinxDirective):
-    """``.. sm-submodules:: package``: the package docstring and a table of its submodules."""
+    """``.. sm-submodules:: package``: the package docstring and a table of its submodules.
+
+    ``:no-index:`` for a subpackage whose own generated page (from its parent's table) already
+    describes it, so that its docstring is shown here without a second object description.
+    """
 
     required_arguments = 1
+    option_spec = {"no-index": directives.flag}
 
     def run(self) -> list[nodes.Node]:
         package = self.arguments[0]
@@ -402,7 +408,8 @@ class SubmodulesDirective(SphinxDirective):
             )
             return [para]
         subs = public_submodules(package)
-        text = f".. automodule:: {mod.__name__}\n\n"
+        text = f".. automodule:: {mod.__name__}\n"
+        text += "   :no-index:\n\n" if "no-index" in self.options else "\n"
         if subs:
             text += ".. autosummary::\n   :toctree: generated/\n   :nosignatures:\n\n"
             # automodule made ``package`` the current module: list the submodules relative to it

@@ -5,11 +5,14 @@ Learning" (AAAI 2018). The losses, miners and metrics plug into pytorch-metric-l
 """
 
 from . import functional
-from ._checks import SentimentMetricError
-from .layers import GramSentimentVector, SentimentModel
-from .losses import MultiTaskSentimentLoss, SentimentConstraintLoss, SentimentCrossBatchMemory
-from .metrics import AffectiveAccuracyCalculator, classification_report
-from .miners import SentimentSemiHardMiner
+from .constraint import SentimentConstraintLoss
+from .errors import SentimentMetricError
+from .memory import SentimentCrossBatchMemory
+from .mining import SentimentSemiHardMiner
+from .models import SentimentModel
+from .multitask import MultiTaskSentimentLoss
+from .retrieval import AffectiveAccuracyCalculator, classification_report
+from .sentiment_vector import GramSentimentVector
 from .wheel import MIKELS_WHEEL, PLUTCHIK_WHEEL, EmotionWheel, LabelRelations
 
 __version__ = "0.1.0"

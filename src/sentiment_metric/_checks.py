@@ -9,15 +9,13 @@ constructed with ``validate=False``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-if TYPE_CHECKING:
-    from .wheel import EmotionWheel, LabelRelations
+from .errors import SentimentMetricError
 
 __all__ = [
-    "SentimentMetricError",
     "check_choice",
     "check_embeddings",
     "check_finite",
@@ -28,23 +26,7 @@ __all__ = [
     "check_positive_int",
     "check_shape",
     "check_tensor",
-    "resolve_relations",
 ]
-
-
-class SentimentMetricError(ValueError):
-    """Raised for every invalid argument or input given to :mod:`sentiment_metric`.
-
-    It subclasses :class:`ValueError`, so ``except ValueError`` keeps working.
-
-    Example:
-        >>> import sentiment_metric as sm
-        >>> try:
-        ...     sm.MIKELS_WHEEL.index("joy")
-        ... except sm.SentimentMetricError as err:
-        ...     print(str(err).splitlines()[0])
-        unknown emotion 'joy' on wheel 'mikels'
-    """
 
 
 def _fmt_shape(shape: Iterable[Any]) -> str:
@@ -234,39 +216,3 @@ def check_margins(margins: Any, name: str = "margins") -> tuple[float, float]:
     a1 = check_nonnegative_float(margins[0], f"{name}[0]")
     a2 = check_nonnegative_float(margins[1], f"{name}[1]")
     return a1, a2
-
-
-def resolve_relations(
-    class_names: Sequence[str] | None = None,
-    relations: LabelRelations | None = None,
-    wheel: EmotionWheel | None = None,
-) -> LabelRelations:
-    """Turn the ``class_names=`` / ``relations=`` / ``wheel=`` arguments into relations.
-
-    Exactly one of ``class_names`` and ``relations`` must be given: guessing the label order
-    silently trains the wrong thing.
-    """
-    from .wheel import MIKELS_WHEEL, EmotionWheel, LabelRelations
-
-    if class_names is None and relations is None:
-        raise SentimentMetricError(
-            "give class_names= (the dataset's class names, in label order, e.g. "
-            "dataset.classes) or relations= (a sentiment_metric.LabelRelations); neither "
-            "was given, and the label order is never guessed"
-        )
-    if class_names is not None and relations is not None:
-        raise SentimentMetricError("give class_names= or relations=, not both")
-    if relations is not None:
-        if not isinstance(relations, LabelRelations):
-            raise SentimentMetricError(
-                f"relations must be a sentiment_metric.LabelRelations, got "
-                f"{type(relations).__name__}"
-            )
-        return relations
-    if wheel is None:
-        wheel = MIKELS_WHEEL
-    if not isinstance(wheel, EmotionWheel):
-        raise SentimentMetricError(
-            f"wheel must be a sentiment_metric.EmotionWheel, got {type(wheel).__name__}"
-        )
-    return wheel.relations(class_names)  # type: ignore[arg-type]

@@ -14,9 +14,17 @@ from typing import Any
 
 import torch
 
-from ._checks import SentimentMetricError, check_tensor
+from ._checks import check_tensor
+from .errors import SentimentMetricError
+from .functional.constraint import theta_matrix
 
-__all__ = ["MIKELS_WHEEL", "PLUTCHIK_WHEEL", "EmotionWheel", "LabelRelations"]
+__all__ = [
+    "MIKELS_WHEEL",
+    "PLUTCHIK_WHEEL",
+    "EmotionWheel",
+    "LabelRelations",
+    "resolve_relations",
+]
 
 
 def _norm(name: str) -> str:
@@ -163,31 +171,14 @@ class LabelRelations:
         return int(self.level.shape[0])
 
     def weights(self, weighting: str | torch.Tensor = "inverse_wheel") -> torch.Tensor:
-        """The ``(C, C)`` distance weights ``θ``.
+        """The ``(C, C)`` distance weights ``θ`` (torch's default dtype).
 
         Args:
             weighting: ``"inverse_wheel"`` (``θ = 1 / dis``, the paper), ``"none"`` (all
-                ones) or a ``(C, C)`` tensor of positive finite weights.
+                ones) or a ``(C, C)`` tensor of positive finite weights; see
+                :func:`sentiment_metric.functional.constraint.theta_matrix`, the one rule.
         """
-        if isinstance(weighting, torch.Tensor):
-            c = self.num_classes
-            if tuple(weighting.shape) != (c, c):
-                raise SentimentMetricError(
-                    f"weighting as a tensor must have shape ({c}, {c}), got "
-                    f"{tuple(weighting.shape)}"
-                )
-            w = weighting.detach().to(device="cpu", dtype=torch.get_default_dtype())
-            if not bool(torch.isfinite(w).all()) or bool((w <= 0).any()):
-                raise SentimentMetricError("weighting must be finite and > 0 everywhere")
-            return w
-        if weighting == "inverse_wheel":
-            return 1.0 / self.dis
-        if weighting == "none":
-            return torch.ones_like(self.dis)
-        raise SentimentMetricError(
-            f"weighting must be one of 'inverse_wheel', 'none' or a (C, C) tensor; "
-            f"got {weighting!r}"
-        )
+        return theta_matrix(self.dis, weighting)
 
     def __repr__(self) -> str:
         names = "" if self.class_names is None else f", class_names={list(self.class_names)}"
@@ -254,7 +245,6 @@ class EmotionWheel:
                 raise SentimentMetricError(f"alias {alias!r} points to unknown emotion {target!r}")
             self.aliases[_norm(alias)] = t
 
-    # -- names -------------------------------------------------------------------------
     def canonical(self, name: str) -> str:
         """The wheel's own spelling of ``name`` (case-insensitive, aliases accepted)."""
         return self.emotions[self.index(name)]
@@ -285,7 +275,6 @@ class EmotionWheel:
         key = _norm(name)
         return self.aliases.get(key, key) in self._index
 
-    # -- structure -----------------------------------------------------------------------
     def polarity(self, name: str) -> str:
         """The polarity group of ``name`` (``'positive'`` / ``'negative'`` on Mikels')."""
         return self._polarity[self.canonical(name)]
@@ -358,6 +347,44 @@ class EmotionWheel:
 
     def __hash__(self) -> int:
         return hash((self.emotions, tuple(sorted(self._polarity.items()))))
+
+
+def resolve_relations(
+    class_names: Sequence[str] | None = None,
+    relations: LabelRelations | None = None,
+    wheel: EmotionWheel | None = None,
+) -> LabelRelations:
+    """Turn the ``class_names=`` / ``relations=`` / ``wheel=`` arguments into relations.
+
+    Exactly one of ``class_names`` and ``relations`` must be given: guessing the label order
+    silently trains the wrong thing. ``wheel`` defaults to :data:`MIKELS_WHEEL`.
+
+    Example:
+        >>> resolve_relations(["awe", "fear"]).level.tolist()
+        [[0, 2], [2, 0]]
+    """
+    if class_names is None and relations is None:
+        raise SentimentMetricError(
+            "give class_names= (the dataset's class names, in label order, e.g. "
+            "dataset.classes) or relations= (a sentiment_metric.LabelRelations); neither "
+            "was given, and the label order is never guessed"
+        )
+    if class_names is not None and relations is not None:
+        raise SentimentMetricError("give class_names= or relations=, not both")
+    if relations is not None:
+        if not isinstance(relations, LabelRelations):
+            raise SentimentMetricError(
+                f"relations must be a sentiment_metric.LabelRelations, got "
+                f"{type(relations).__name__}"
+            )
+        return relations
+    if wheel is None:
+        wheel = MIKELS_WHEEL
+    if not isinstance(wheel, EmotionWheel):
+        raise SentimentMetricError(
+            f"wheel must be a sentiment_metric.EmotionWheel, got {type(wheel).__name__}"
+        )
+    return wheel.relations(class_names)  # type: ignore[arg-type]
 
 
 MIKELS_WHEEL = EmotionWheel(

@@ -19,6 +19,7 @@ from sentiment_metric.functional import (
     weighted_distances,
 )
 from tests.conftest import TOLERANCES
+from tests.oracle import naive_terms, reduce_terms
 
 REL = sm.MIKELS_WHEEL.relations(sm.MIKELS_WHEEL.emotions)
 LEVEL = REL.level
@@ -29,57 +30,6 @@ def _dist(x: torch.Tensor, ref: torch.Tensor | None = None, inverted: bool = Fal
     xn = torch.nn.functional.normalize(x)
     rn = xn if ref is None else torch.nn.functional.normalize(ref)
     return xn @ rn.T if inverted else torch.cdist(xn, rn) ** 2
-
-
-def naive_terms(
-    dist: torch.Tensor,
-    labels: torch.Tensor,
-    ref_labels: torch.Tensor | None,
-    theta: torch.Tensor | None,
-    inverted: bool,
-    skip_level: str,
-    exclude_self: bool,
-) -> list[tuple[int, torch.Tensor]]:
-    """Every ranked triplet by explicit loops: (sub-loss slot, hinge term)."""
-    rl = labels if ref_labels is None else ref_labels
-    out = []
-    for a in range(dist.shape[0]):
-        for c in range(dist.shape[1]):
-            for f in range(dist.shape[1]):
-                if exclude_self and (c == a or f == a):
-                    continue
-                lc = int(LEVEL[labels[a], rl[c]])
-                lf = int(LEVEL[labels[a], rl[f]])
-                if (lc, lf) == (0, 1):
-                    alpha, slot = A1, 0
-                elif (lc, lf) == (1, 2):
-                    alpha, slot = A2, 1
-                elif (lc, lf) == (0, 2) and skip_level == "sum_margins":
-                    alpha, slot = A1 + A2, 1
-                else:
-                    continue
-                wc = 1.0 if theta is None else float(theta[labels[a], rl[c]])
-                wf = 1.0 if theta is None else float(theta[labels[a], rl[f]])
-                dc, df = wc * dist[a, c], wf * dist[a, f]
-                margin = df - dc if inverted else dc - df  # PML's distance.margin
-                out.append((slot, torch.clamp(margin + alpha, min=0)))
-    return out
-
-
-def _naive_reduce(terms: list[tuple[int, torch.Tensor]], reduction: str) -> torch.Tensor:
-    total = torch.zeros((), dtype=torch.float64)
-    for slot in (0, 1):
-        vals = [v for s, v in terms if s == slot]
-        if not vals:
-            continue
-        v = torch.stack(vals)
-        if reduction == "sum":
-            total = total + v.sum()
-        elif reduction == "mean":
-            total = total + v.mean()
-        elif (v > 0).any():
-            total = total + v[v > 0].mean()
-    return total
 
 
 def _batch(b: int, seed: int, d: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,9 +73,7 @@ def test_sums_match_naive_loop(inverted: bool, skip_level: str, weighting: str) 
             skip_level=skip_level,
             reduction=reduction,
         )
-        torch.testing.assert_close(
-            got, _naive_reduce(terms, reduction), **TOLERANCES[torch.float64]
-        )
+        torch.testing.assert_close(got, reduce_terms(terms, reduction), **TOLERANCES[torch.float64])
 
 
 def test_gradient_matches_autograd_of_naive_loop() -> None:

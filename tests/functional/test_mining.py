@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pytest
 import torch
 from hypothesis import example, given, settings
@@ -15,6 +13,7 @@ from sentiment_metric.functional import MINING_STRATEGIES, mine_ranked_triplets
 from sentiment_metric.functional.mining import _sample_offsets
 
 from ..conftest import MIKELS_FI_ORDER
+from ..oracle import check_invariants, naive_all, triplet_list
 
 REL = sm.MIKELS_WHEEL.relations(MIKELS_FI_ORDER)
 LEVEL = REL.level
@@ -23,95 +22,6 @@ C = REL.num_classes
 
 
 # --------------------------------------------------------------------------- naive references
-
-
-def naive_all(
-    labels: list[int], ref_labels: list[int], level: torch.Tensor, exclude_self: bool
-) -> list[tuple[int, int, int]]:
-    """Every ranked triplet, by explicit loops over (anchor, closer, farther)."""
-    out = []
-    for a, ya in enumerate(labels):
-        for c, yc in enumerate(ref_labels):
-            if exclude_self and c == a:
-                continue
-            lc = int(level[ya, yc])
-            if lc > 1:
-                continue
-            for f, yf in enumerate(ref_labels):
-                if int(level[ya, yf]) == lc + 1:
-                    out.append((a, c, f))
-    return out
-
-
-def triplet_list(out: sm.functional.MinedTriplets) -> list[tuple[int, int, int]]:
-    return list(zip(out.anchor.tolist(), out.closer.tolist(), out.farther.tolist()))
-
-
-def check_invariants(
-    out: sm.functional.MinedTriplets,
-    dist: torch.Tensor,
-    labels: list[int],
-    ref_labels: list[int],
-    *,
-    strategy: str,
-    per_pair: int,
-    margins: tuple[float, float],
-    inverted: bool,
-    exclude_self: bool,
-    theta: torch.Tensor = THETA,
-    level: torch.Tensor = LEVEL,
-) -> None:
-    """Every rule of the docstring, checked pair by pair with explicit loops in float64."""
-    trip = triplet_list(out)
-    assert out.anchor.dtype == out.closer.dtype == out.farther.dtype == torch.long
-    assert len(trip) == out.num_relative + out.num_negative
-    produced: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, (a, c, f) in enumerate(trip):
-        la, lf = int(level[labels[a], ref_labels[c]]), int(level[labels[a], ref_labels[f]])
-        assert la + 1 == lf, (a, c, f)
-        assert (la == 0) == (i < out.num_relative)
-        if exclude_self:
-            assert a != c and a != f
-        produced[(a, c)].append(f)
-
-    def key(a: int, x: int) -> float:
-        d = float(theta[labels[a], ref_labels[x]]) * float(dist[a, x])
-        return -d if inverted else d
-
-    empty_total = 0
-    expected_pairs = 0
-    for a in range(len(labels)):
-        for c in range(len(ref_labels)):
-            if exclude_self and a == c:
-                continue
-            lc = int(level[labels[a], ref_labels[c]])
-            if lc > 1:
-                continue
-            fars = [
-                f for f in range(len(ref_labels)) if int(level[labels[a], ref_labels[f]]) == lc + 1
-            ]
-            got = produced.get((a, c), [])
-            if not fars:
-                assert got == []
-                continue
-            expected_pairs += 1
-            kc = key(a, c)
-            band = [f for f in fars if kc < key(a, f) < kc + margins[lc]]
-            if strategy == "semihard":
-                pool = band if band else fars
-                if not band:
-                    empty_total += len(got)
-            else:
-                pool = fars
-            want = len(pool) if strategy == "all" else min(per_pair, len(pool))
-            assert len(got) == want, (a, c, got, pool)
-            assert len(set(got)) == len(got)
-            assert set(got) <= set(pool)
-            if strategy == "hard":
-                best = sorted(key(a, f) for f in fars)[: len(got)]
-                assert sorted(key(a, f) for f in got) == pytest.approx(best)
-    assert len(produced) == expected_pairs  # every (anchor, closer) pair with a farther is used
-    assert out.num_empty_band == empty_total
 
 
 def sq_dist(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,7 +45,7 @@ def test_all_is_exactly_the_exhaustive_set(labels: list[int], seed: int) -> None
     g = torch.Generator().manual_seed(seed)
     dist = sq_dist(torch.randn(len(labels), 6, generator=g, dtype=torch.float64))
     y = torch.tensor(labels)
-    out = mine_ranked_triplets(dist, y, level=LEVEL, weights=THETA, strategy="all")
+    out = mine_ranked_triplets(dist, y, level=LEVEL, theta=THETA, strategy="all")
     got = triplet_list(out)
     expected = naive_all(labels, labels, LEVEL, exclude_self=True)
     assert len(got) == len(set(got))
@@ -196,8 +106,8 @@ def test_sampling_strategies_follow_their_rules(
         dist = sq_dist(x)
     margins = (0.3, 0.15)
     out = mine_ranked_triplets(
-        dist, torch.tensor(labels), level=LEVEL, weights=THETA, margins=margins,
-        strategy=strategy, per_pair=per_pair, is_inverted=inverted, generator=g,  # type: ignore[arg-type]
+        dist, torch.tensor(labels), level=LEVEL, theta=THETA, margins=margins,
+        strategy=strategy, per_pair=per_pair, inverted=inverted, generator=g,  # type: ignore[arg-type]
     )  # fmt: skip
     check_invariants(
         out, dist, labels, labels, strategy=strategy, per_pair=per_pair, margins=margins,
@@ -227,9 +137,7 @@ def test_cosine_band_direction() -> None:
     sim = torch.full((5, 5), 0.5, dtype=torch.float64)
     sim[0, 1], sim[0, 2], sim[0, 3], sim[0, 4] = 0.8, 0.9, 0.75, 0.1
     for _ in range(5):
-        out = mine_ranked_triplets(
-            sim, labels, level=rel.level, margins=(0.2, 0.1), is_inverted=True
-        )
+        out = mine_ranked_triplets(sim, labels, level=rel.level, margins=(0.2, 0.1), inverted=True)
         trips = [t for t in triplet_list(out) if t[:2] == (0, 1)]
         assert trips == [(0, 1, 3)]
     # read as a distance instead, the band (0.8, 1.0) holds only sample 2
@@ -246,7 +154,7 @@ def test_weights_change_the_band() -> None:
     assert [t for t in triplet_list(plain) if t[:2] == (0, 1)] == [(0, 1, 2)]
     # θ = 1/2 on relatives: D* = 0.3 (inverted) and 0.6 (in the band)
     w = torch.tensor([[1.0, 0.5, 1.0], [0.5, 1.0, 1.0], [1.0, 1.0, 1.0]])
-    weighted = mine_ranked_triplets(dist, labels, level=rel.level, weights=w, margins=(0.2, 0.1))
+    weighted = mine_ranked_triplets(dist, labels, level=rel.level, theta=w, margins=(0.2, 0.1))
     assert [t for t in triplet_list(weighted) if t[:2] == (0, 1)] == [(0, 1, 3)]
 
 
@@ -294,7 +202,7 @@ def test_empty_and_half_precision_inputs() -> None:
     labels = torch.arange(8).repeat(2)
     for dtype in (torch.float16, torch.bfloat16):
         dist = torch.rand(16, 16).to(dtype)
-        out = mine_ranked_triplets(dist, labels, level=LEVEL, weights=THETA.to(dtype))
+        out = mine_ranked_triplets(dist, labels, level=LEVEL, theta=THETA.to(dtype))
         assert out.num_relative == 16 * 1 and out.num_negative == 16 * 6
 
 
@@ -318,7 +226,7 @@ def test_empty_and_half_precision_inputs() -> None:
         ({"dist": torch.zeros(4, 5)}, "square"),
         ({"ref_labels": torch.zeros(4, dtype=torch.long), "dist": torch.zeros(4, 5)}, "5 rows"),
         ({"level": torch.zeros(3, 3)}, "integer"),
-        ({"weights": torch.ones(3, 3)}, "weights"),
+        ({"theta": torch.ones(3, 3)}, "theta"),
     ],
 )
 def test_bad_input(kwargs: dict, match: str) -> None:
@@ -359,12 +267,12 @@ def test_input_is_not_modified_and_non_finite_keys_keep_the_level_rule() -> None
     assert torch.equal(dist.nan_to_num(), before.nan_to_num())
 
 
-def test_exclude_self_with_explicit_reference_labels() -> None:
+def test_self_index_with_explicit_reference_labels() -> None:
     labels = torch.tensor([0, 0, 1, 1, 4])
     dist = torch.rand(5, 5, generator=torch.Generator().manual_seed(7))
     kept = mine_ranked_triplets(dist, labels, labels.clone(), level=LEVEL, strategy="all")
     dropped = mine_ranked_triplets(
-        dist, labels, labels.clone(), level=LEVEL, strategy="all", exclude_self=True
+        dist, labels, labels.clone(), level=LEVEL, strategy="all", self_index=torch.arange(5)
     )
     assert sorted(triplet_list(kept)) == sorted(
         naive_all(labels.tolist(), labels.tolist(), LEVEL, False)
@@ -372,7 +280,16 @@ def test_exclude_self_with_explicit_reference_labels() -> None:
     assert sorted(triplet_list(dropped)) == sorted(
         naive_all(labels.tolist(), labels.tolist(), LEVEL, True)
     )
-    with pytest.raises(SentimentMetricError, match="square"):
+    # a sample's own column named explicitly: kept out of every strategy's triplets
+    for strategy in MINING_STRATEGIES:
+        out = mine_ranked_triplets(
+            dist, labels, labels.clone(), level=LEVEL, strategy=strategy,  # type: ignore[arg-type]
+            self_index=torch.arange(5), per_pair=3,
+        )  # fmt: skip
+        assert not bool((out.anchor == out.closer).any() | (out.anchor == out.farther).any())
+    with pytest.raises(SentimentMetricError, match="self_index has 3 entries"):
         mine_ranked_triplets(
-            torch.rand(2, 3), labels[:2], labels[:3], level=LEVEL, exclude_self=True
+            torch.rand(2, 3), labels[:2], labels[:3], level=LEVEL, self_index=torch.arange(3)
         )
+    with pytest.raises(SentimentMetricError, match="square"):
+        mine_ranked_triplets(torch.rand(2, 3), labels[:2], level=LEVEL)

@@ -27,9 +27,7 @@ from sentiment_metric.recipes import (
 )
 from sentiment_metric.recipes.datasets import EMOSET_CLASSES
 
-from ..conftest import MIKELS_FI_ORDER
-
-COLORS = {e: (30 * i, 255 - 30 * i, 100) for i, e in enumerate(MIKELS_FI_ORDER)}
+COLORS = {e: (30 * i, 255 - 30 * i, 100) for i, e in enumerate(sorted(sm.MIKELS_WHEEL.emotions))}
 
 
 def write_image(path: Path, color: tuple[int, int, int] = (10, 20, 30), size: int = 12) -> Path:
@@ -105,10 +103,10 @@ def test_folder_transform_applied(tmp_path: Path) -> None:
     assert x2.shape == (3, 8, 8)
 
 
-def test_fi_flat_fi_order(tmp_path: Path) -> None:
-    make_folders(tmp_path, {e: 1 for e in MIKELS_FI_ORDER})
+def test_fi_flat_fi_order(tmp_path: Path, fi_order: list[str]) -> None:
+    make_folders(tmp_path, {e: 1 for e in fi_order})
     ds = FI(tmp_path, split="all")
-    assert ds.classes == MIKELS_FI_ORDER
+    assert ds.classes == fi_order
     assert ds.layout == "emotion_folders"
     assert ds.targets == list(range(8))
     check_surface(ds)
@@ -216,7 +214,7 @@ def test_fi_split_folder_missing(tmp_path: Path) -> None:
         FI(tmp_path, split="val")
 
 
-def test_fi_list_file_names_and_indices(tmp_path: Path) -> None:
+def test_fi_list_file_names_and_indices(tmp_path: Path, fi_order: list[str]) -> None:
     make_folders(tmp_path / "images", {"amusement": 2, "sadness": 2, "awe": 1})
     lines = [
         "# path label",
@@ -231,7 +229,7 @@ def test_fi_list_file_names_and_indices(tmp_path: Path) -> None:
     lf.write_text("\n".join(lines))
     ds = FI(tmp_path, split="all", list_file=lf)
     assert ds.layout == "list"
-    assert ds.classes == MIKELS_FI_ORDER
+    assert ds.classes == fi_order
     assert ds.targets == [0, 0, 7, 7, 2]  # file order
     check_surface(ds)
     # root given as the list file itself; a generated split over it
@@ -430,7 +428,7 @@ def test_artphoto_generated_split(tmp_path: Path) -> None:
 # -- Abstract ----------------------------------------------------------------------------------
 
 
-def test_abstract_votes_majority_and_ties(tmp_path: Path) -> None:
+def test_abstract_votes_majority_and_ties(tmp_path: Path, fi_order: list[str]) -> None:
     for i in range(1, 6):
         write_image(tmp_path / "testImages_abstract" / f"abstract_{i}.jpg")
     rows = [
@@ -445,7 +443,7 @@ def test_abstract_votes_majority_and_ties(tmp_path: Path) -> None:
     (tmp_path / "ABSTRACT_groundTruth.csv").write_text("\n".join(rows) + "\n")
     with pytest.warns(UserWarning) as rec:
         ds = Abstract(tmp_path)
-    assert ds.classes == MIKELS_FI_ORDER
+    assert ds.classes == fi_order
     assert ds.num_ties == 2
     assert [n for n, _ in ds.dropped] == ["abstract_3.jpg", "abstract_4.jpg", "abstract_5.jpg"]
     assert "tie between amusement, awe" in ds.dropped[0][1]

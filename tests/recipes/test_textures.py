@@ -11,7 +11,7 @@ from PIL import Image
 
 import sentiment_metric as sm
 from sentiment_metric.recipes import AffectiveTextures, generate_textures
-from sentiment_metric.recipes.textures import BLOCK, TEXTURE_MEAN, TEXTURE_STD
+from sentiment_metric.recipes.datasets.textures import BLOCK, TEXTURE_MEAN, TEXTURE_STD
 
 
 def test_shapes_dtype_and_classes() -> None:

@@ -8,20 +8,18 @@ from .constraint import (
     REDUCTIONS,
     SKIP_LEVEL_OPTIONS,
     ConstraintSums,
-    RankedTriplets,
-    all_ranked_triplets,
     constraint_sums,
     level_masks,
     pair_levels,
-    rank_triplets,
     sentiment_constraint_loss,
-    triplet_constraint_losses,
     weighted_distances,
 )
-from .gram import gram_matrix, sentiment_vector, sentiment_vector_size
+from .distance import exclude_self, squared_euclidean
 from .mining import MINING_STRATEGIES, MinedTriplets, MiningStrategy, mine_ranked_triplets
 from .retrieval import (
+    MEASURES,
     RETRIEVAL_METRICS,
+    Measure,
     average_precision,
     exact_knn,
     mean_wheel_distance_at_k,
@@ -39,13 +37,22 @@ from .retrieval import (
     wheel_order,
     wheel_relevance,
 )
+from .sentiment_vector import gram_matrix, sentiment_vector, sentiment_vector_size
+from .triplets import (
+    RankedTriplets,
+    all_ranked_triplets,
+    rank_triplets,
+    triplet_constraint_losses,
+)
 
 __all__: list[str] = [
+    "MEASURES",
     "MINING_STRATEGIES",
     "REDUCTIONS",
     "RETRIEVAL_METRICS",
     "SKIP_LEVEL_OPTIONS",
     "ConstraintSums",
+    "Measure",
     "MinedTriplets",
     "MiningStrategy",
     "RankedTriplets",
@@ -53,6 +60,7 @@ __all__: list[str] = [
     "average_precision",
     "constraint_sums",
     "exact_knn",
+    "exclude_self",
     "gram_matrix",
     "level_masks",
     "mean_wheel_distance_at_k",
@@ -71,6 +79,7 @@ __all__: list[str] = [
     "sentiment_constraint_loss",
     "sentiment_vector",
     "sentiment_vector_size",
+    "squared_euclidean",
     "tier_precision",
     "triplet_constraint_losses",
     "weighted_distances",

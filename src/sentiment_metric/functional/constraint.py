@@ -15,10 +15,17 @@ The *relative* sub-loss sums the first kind (closer at level 0, farther at level
 ``skip_level="sum_margins"`` it is checked with margin ``α1 + α2`` and summed into the negative
 sub-loss (the chain of the two constraints implies ``D*(a,p) + α1 + α2 < D*(a,n)``).
 
-**Orientation.** Everything here works on a *smaller-is-closer* quantity ``q``: ``q = D*`` for
-a distance and ``q = -θ·S`` for a similarity ``S`` (``inverted=True``, e.g. PML's
-``CosineSimilarity``). Then ``[q(a,c) - q(a,f) + α]_+`` is exactly PML's
-``relu(distance.margin(D*(a,c), D*(a,f)) + α)`` in both cases.
+**Orientation.** Everything here works on a *smaller-is-closer* quantity ``q``: ``q = θ·D`` for
+a distance and ``q = θ·(1 - S)`` for a similarity ``S`` (``inverted=True``, e.g. PML's
+``CosineSimilarity``): the weight always multiplies a *dissimilarity*, so collapsed embeddings
+never satisfy a constraint (``-θ·S`` would: identical embeddings give ``q(a,c) - q(a,f) =
+(θ_f - θ_c)·S < 0``). With ``θ = 1`` the differences ``q(a,c) - q(a,f)`` are exactly PML's
+``distance.margin(D(a,c), D(a,f))`` in both cases.
+
+**Wheel margins.** An optional ``(C, C)`` ``offset`` is subtracted from ``q``; with
+``offset = β·dis`` a triplet's margin grows by ``β`` per wheel step between its farther and
+its closer class: ``[q(a,c) - q(a,f) + α + β·(dis(a,f) - dis(a,c))]_+`` (the loss's
+``wheel_margin``).
 
 **Exhaustive mode without a B×B×B tensor.** For one anchor ``a`` and one closer ``c`` with
 ``t = q(a,c) + α``, the hinge summed over all farther samples ``f`` is
@@ -41,27 +48,25 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from .._checks import (
-    SentimentMetricError,
-    check_choice,
-    check_labels,
-    check_margins,
-    check_shape,
-    check_tensor,
-)
+from .._checks import check_choice, check_labels, check_margins, check_shape
+from ..errors import SentimentMetricError
+from ._exhaustive import ExhaustiveConstraint
+from .distance import exclude_self
 
 __all__ = [
     "REDUCTIONS",
     "SKIP_LEVEL_OPTIONS",
+    "WEIGHTINGS",
     "ConstraintSums",
-    "RankedTriplets",
-    "all_ranked_triplets",
+    "Reduction",
+    "SkipLevel",
+    "Weighting",
     "constraint_sums",
+    "level_margin",
     "level_masks",
     "pair_levels",
-    "rank_triplets",
     "sentiment_constraint_loss",
-    "triplet_constraint_losses",
+    "theta_matrix",
     "weighted_distances",
 ]
 
@@ -73,13 +78,82 @@ SkipLevel = Literal["ignore", "sum_margins"]
 SKIP_LEVEL_OPTIONS: tuple[str, ...] = ("ignore", "sum_margins")
 """The values ``skip_level`` accepts."""
 
-_CHUNK_ELEMENTS = 1 << 22  # rows per chunk in the exhaustive pass: about 4M (row, ref) entries
-_ENUM_ELEMENTS = 1 << 24  # (anchor, ref, ref) mask entries per chunk when enumerating triplets
+Weighting = Literal["inverse_wheel", "none"]
+WEIGHTINGS: tuple[str, ...] = ("inverse_wheel", "none")
+"""The named values ``weighting`` accepts (a ``(C, C)`` tensor is accepted too)."""
+
 _HALF = (torch.float16, torch.bfloat16)
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF else dtype
+
+
+def theta_matrix(
+    dis: Tensor, weighting: str | Tensor = "inverse_wheel", *, dtype: torch.dtype | None = None
+) -> Tensor:
+    """The ``(C, C)`` distance weights ``θ`` of ``D*(i, j) = θ(y_i, y_j) · D(i, j)``.
+
+    .. math::
+
+        \\theta = 1 / \\mathrm{dis} \\ (\\texttt{"inverse_wheel"}, \\text{the paper}), \\qquad
+        \\theta = 1 \\ (\\texttt{"none"}), \\qquad \\text{or a given } (C, C) \\text{ tensor.}
+
+    Args:
+        dis: ``(C, C)`` wheel distances (``LabelRelations.dis``), ``>= 1``.
+        weighting: ``"inverse_wheel"``, ``"none"`` or a ``(C, C)`` tensor of positive finite
+            weights.
+        dtype: the result's dtype (default: torch's default dtype); the loss and the miner use
+            ``float64``, which keeps ``1/dis`` exact before it meets the distances' dtype.
+
+    Returns:
+        ``(C, C)`` on the CPU.
+
+    Raises:
+        SentimentMetricError: an unknown name, or a tensor of the wrong shape or with a value
+            that is not finite and ``> 0``.
+
+    Example:
+        >>> import torch
+        >>> theta_matrix(torch.tensor([[1.0, 2.0], [2.0, 1.0]])).tolist()
+        [[1.0, 0.5], [0.5, 1.0]]
+    """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if isinstance(weighting, Tensor):
+        c = dis.shape[0]
+        if tuple(weighting.shape) != (c, c):
+            raise SentimentMetricError(
+                f"weighting as a tensor must have shape ({c}, {c}), got {tuple(weighting.shape)}"
+            )
+        w = weighting.detach().to(device="cpu", dtype=dtype)
+        if not bool(torch.isfinite(w).all()) or bool((w <= 0).any()):
+            raise SentimentMetricError("weighting must be finite and > 0 everywhere")
+        return w
+    if weighting == "inverse_wheel":
+        return 1.0 / dis.detach().to(device="cpu", dtype=dtype)
+    if weighting == "none":
+        return torch.ones(dis.shape, dtype=dtype)
+    raise SentimentMetricError(
+        f"weighting must be one of {', '.join(repr(w) for w in WEIGHTINGS)} or a (C, C) "
+        f"tensor; got {weighting!r}"
+    )
+
+
+def level_margin(closer_level: int, farther_level: int, margins: tuple[float, float]) -> float:
+    """The margin of a triplet with its closer at ``closer_level`` and farther at ``farther_level``.
+
+    The margins of the level steps between the two, summed: ``(0, 1)`` → ``α1`` (relative),
+    ``(1, 2)`` → ``α2`` (negative), ``(0, 2)`` → ``α1 + α2`` (skip-level: the chain of the two
+    constraints), an equal level → 0. The loss, its exhaustive sums and the miner's semi-hard
+    band all read their margins here.
+
+    Example:
+        >>> level_margin(0, 1, (0.2, 0.1)), level_margin(1, 2, (0.2, 0.1))
+        (0.2, 0.1)
+        >>> round(level_margin(0, 2, (0.2, 0.1)), 10)
+        0.3
+    """
+    return float(sum(margins[closer_level:farther_level]))
 
 
 def _resolve_self_index(
@@ -106,15 +180,20 @@ def weighted_distances(
     theta: Tensor | None = None,
     *,
     inverted: bool = False,
+    offset: Tensor | None = None,
 ) -> Tensor:
     """The weighted, *smaller-is-closer* matrix ``q`` that every constraint compares.
 
     .. math::
 
-        q(i, j) = \\begin{cases} \\theta(y_i, y'_j)\\, D(i, j) & \\text{a distance} \\\\
-        -\\theta(y_i, y'_j)\\, S(i, j) & \\text{a similarity (inverted)} \\end{cases}
+        q(i, j) = \\begin{cases} \\theta(y_i, y'_j)\\, D(i, j) - o(y_i, y'_j)
+        & \\text{a distance} \\\\
+        \\theta(y_i, y'_j)\\, (1 - S(i, j)) - o(y_i, y'_j)
+        & \\text{a similarity (inverted)} \\end{cases}
 
-    so that ``q(a,c) - q(a,f)`` equals PML's ``distance.margin(D*(a,c), D*(a,f))`` either way.
+    The weight multiplies a dissimilarity in both cases, so identical embeddings never
+    satisfy a constraint; with ``θ = 1`` and no offset, ``q(a,c) - q(a,f)`` equals PML's
+    ``distance.margin(D(a,c), D(a,f))``.
 
     Args:
         dist: ``(B, R)`` distances (or similarities when ``inverted``) between the batch and
@@ -124,6 +203,8 @@ def weighted_distances(
         theta: ``(C, C)`` weights (e.g. ``LabelRelations.weights("inverse_wheel")``); ``None``:
             no weighting.
         inverted: ``True`` when ``dist`` is a similarity (larger is closer).
+        offset: ``(C, C)`` per-class-pair offset ``o`` subtracted from ``q`` (``β·dis`` for a
+            wheel margin ``β``); ``None``: none.
 
     Returns:
         ``(B, R)`` tensor ``q`` in the dtype of ``dist``.
@@ -134,6 +215,9 @@ def weighted_distances(
         >>> theta = torch.tensor([[1.0, 0.5], [0.5, 1.0]])
         >>> weighted_distances(d, torch.tensor([0, 1]), theta=theta).tolist()
         [[0.0, 1.0], [1.0, 0.0]]
+        >>> offset = 0.5 * torch.tensor([[1.0, 2.0], [2.0, 1.0]])  # 0.5 per step of dis
+        >>> weighted_distances(d, torch.tensor([0, 1]), offset=offset).tolist()
+        [[-0.5, 1.0], [1.0, -0.5]]
     """
     if ref_labels is None:
         ref_labels = labels
@@ -141,7 +225,12 @@ def weighted_distances(
     if theta is not None:
         theta = theta.to(device=dist.device, dtype=dist.dtype)
         q = theta[:, ref_labels][labels] * q  # columns first: faster
-    return -q if inverted else q
+    if inverted:
+        q = -q
+    if offset is not None:
+        offset = offset.to(device=dist.device, dtype=dist.dtype)
+        q = q - offset[:, ref_labels][labels]
+    return q
 
 
 def pair_levels(
@@ -177,13 +266,7 @@ def pair_levels(
     if ref_labels is None:
         ref_labels = labels
     lev = level.to(device=labels.device, dtype=torch.int8)[:, ref_labels][labels]
-    if self_index is not None and lev.shape[1] > 0:
-        # one column per row: rows without a self-pair keep their value (no nonzero/sync)
-        keep = (self_index >= 0) & (self_index < lev.shape[1])
-        col = self_index.clamp(0, lev.shape[1] - 1).unsqueeze(1)
-        marked = torch.where(keep.unsqueeze(1), -1, lev.gather(1, col)).to(lev.dtype)
-        lev.scatter_(1, col, marked)
-    return lev
+    return exclude_self(lev, self_index, -1)
 
 
 def level_masks(
@@ -224,7 +307,9 @@ class ConstraintSums(NamedTuple):
     negative_count: Tensor
     negative_nonzero: Tensor
 
-    def reduce(self, reduction: str | tuple[str, str] = "avg_nonzero") -> tuple[Tensor, Tensor]:
+    def reduce(
+        self, reduction: Reduction | tuple[Reduction, Reduction] = "avg_nonzero"
+    ) -> tuple[Tensor, Tensor]:
         """``(relative, negative)`` reduced like PML's reducers on the per-triplet losses.
 
         ``"mean"`` divides by the number of triplets (``MeanReducer``), ``"avg_nonzero"`` by
@@ -251,101 +336,11 @@ class ConstraintSums(NamedTuple):
 
 
 def _constraints(
-    margins: tuple[float, float], skip_margin: float | None
+    margins: tuple[float, float], sum_skip_level: bool
 ) -> list[tuple[int, int, float, int]]:
     """(closer level, farther level, margin, output slot) for each kind of triplet."""
-    out = [(0, 1, margins[0], 0), (1, 2, margins[1], 1)]
-    if skip_margin is not None:
-        out.append((0, 2, skip_margin, 1))
-    return out
-
-
-class _ExhaustiveConstraint(torch.autograd.Function):
-    """Sums of the hinge over all ranked triplets, by sort + searchsorted + prefix sums.
-
-    Gradient, for one constraint with margin α: every term ``[q_c + α - q_f]_+`` with a
-    positive value adds ``+1`` to ``∂/∂q_c`` and ``-1`` to ``∂/∂q_f``. So ``∂/∂q(a,c) = n(a,c)``
-    (farther samples under the threshold) and ``∂/∂q(a,f) = -m(a,f)`` with ``m`` the number of
-    closers ``c`` with ``q_c + α > q_f``: a second searchsorted, in the sorted closers.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx,
-        q: Tensor,
-        lev: Tensor,
-        margins: tuple[float, float],
-        skip_margin: float | None,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        b, r = q.shape
-        dtype, device = q.dtype, q.device
-        cons = _constraints(margins, skip_margin)
-        levels_needed = sorted({c[0] for c in cons} | {c[1] for c in cons})
-        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
-        sums = torch.zeros(2, dtype=dtype, device=device)
-        nonzero = torch.zeros(2, dtype=torch.float64, device=device)
-        count = torch.zeros(2, dtype=torch.float64, device=device)
-        grads = torch.zeros(2, b, r, dtype=dtype, device=device) if need_grad else None
-        step = max(1, _CHUNK_ELEMENTS // max(r, 1))
-        for r0 in range(0, b, step):
-            # one sort per row; each level's values are then compacted, still sorted, to the
-            # front of a (rows, M_level) matrix (stable partition by cumsum + scatter)
-            vals, idx = q[r0 : r0 + step].sort(dim=1)
-            lsorted = lev[r0 : r0 + step].gather(1, idx)
-            rows = vals.shape[0]
-            srt: dict[int, Tensor] = {}
-            ind: dict[int, Tensor] = {}
-            cnt: dict[int, Tensor] = {}
-            valid: dict[int, Tensor] = {}
-            pre: dict[int, Tensor] = {}
-            for lvl in levels_needed:
-                m = lsorted == lvl
-                c = m.sum(dim=1)
-                width = int(c.max()) if rows > 0 else 0
-                # flat position of each kept entry; the others go to one dump slot at the end
-                base = torch.arange(rows, device=device).unsqueeze(1) * width - 1
-                pos = torch.where(m, m.cumsum(dim=1) + base, rows * width).flatten()
-                sv = torch.full((rows * width + 1,), float("inf"), dtype=dtype, device=device)
-                srt[lvl] = sv.scatter_(0, pos, vals.flatten())[:-1].view(rows, width)
-                if need_grad:
-                    si = torch.zeros(rows * width + 1, dtype=torch.long, device=device)
-                    ind[lvl] = si.scatter_(0, pos, idx.flatten())[:-1].view(rows, width)
-                cnt[lvl] = c
-                valid[lvl] = torch.arange(width, device=device) < c.unsqueeze(1)
-                csum = torch.where(valid[lvl], srt[lvl], 0.0).cumsum(dim=1)
-                pre[lvl] = torch.nn.functional.pad(csum, (1, 0))
-            for kc, kf, alpha, slot in cons:
-                thr = srt[kc] + alpha  # the closers' thresholds t, sorted (monotone rounding)
-                n = torch.searchsorted(srt[kf], thr, side="left")  # farthers with q_f < t
-                below = pre[kf].gather(1, n)
-                vc = valid[kc]
-                nf = n.to(dtype)
-                sums[slot] += torch.where(vc, nf * thr - below, 0.0).sum()
-                nonzero[slot] += torch.where(vc, n, 0).sum().to(torch.float64)
-                count[slot] += (cnt[kc].to(torch.float64) * cnt[kf].to(torch.float64)).sum()
-                if grads is not None:
-                    g = grads[slot, r0 : r0 + step]
-                    g.scatter_add_(1, ind[kc], torch.where(vc, nf, 0.0))
-                    # closers whose threshold exceeds each farther value
-                    m_ = cnt[kc].unsqueeze(1) - torch.searchsorted(thr, srt[kf], side="right")
-                    g.scatter_add_(1, ind[kf], torch.where(valid[kf], -m_.to(dtype), 0.0))
-        ctx.mark_non_differentiable(nonzero, count)
-        ctx.save_for_backward(grads if grads is not None else torch.empty(0))
-        return sums, nonzero, count
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(
-        ctx: torch.autograd.function.FunctionCtx,
-        grad_sums: Tensor,
-        _grad_nonzero: Tensor,
-        _grad_count: Tensor,
-    ) -> tuple[Tensor | None, None, None, None]:
-        (grads,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        if grads.numel() == 0:
-            return None, None, None, None
-        g = grads[0] * grad_sums[0] + grads[1] * grad_sums[1]
-        return g, None, None, None
+    kinds = [(0, 1, 0), (1, 2, 1)] + ([(0, 2, 1)] if sum_skip_level else [])
+    return [(kc, kf, level_margin(kc, kf, margins), slot) for kc, kf, slot in kinds]
 
 
 def _check_common(
@@ -385,8 +380,9 @@ def constraint_sums(
     margins: tuple[float, float] = (0.2, 0.1),
     inverted: bool = False,
     self_index: Tensor | None = None,
-    skip_level: str = "ignore",
+    skip_level: SkipLevel = "ignore",
     validate: bool = True,
+    offset: Tensor | None = None,
 ) -> ConstraintSums:
     """Exact sums and counts of the hinge over **every** ranked triplet, in ``O(B·R)`` memory.
 
@@ -410,6 +406,8 @@ def constraint_sums(
         self_index: see :func:`pair_levels`.
         skip_level: ``"ignore"`` or ``"sum_margins"``.
         validate: check the label range (reads values).
+        offset: ``(C, C)`` offset subtracted from ``q`` (wheel margins), see
+            :func:`weighted_distances`.
 
     Returns:
         :class:`ConstraintSums`.
@@ -426,11 +424,13 @@ def constraint_sums(
     dist, labels, ref_labels = _check_common(dist, labels, level, ref_labels, validate)
     a1, a2 = check_margins(margins)
     check_choice(skip_level, SKIP_LEVEL_OPTIONS, "skip_level")
+    if offset is not None:
+        check_shape(offset, tuple(level.shape), "offset")
     lev = pair_levels(labels, level, ref_labels, self_index)
-    q = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted)
+    q = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted, offset=offset)
     q = q.to(_compute_dtype(q.dtype))
-    skip = a1 + a2 if skip_level == "sum_margins" else None
-    sums, nonzero, count = _ExhaustiveConstraint.apply(q, lev, (a1, a2), skip)
+    cons = _constraints((a1, a2), skip_level == "sum_margins")
+    sums, nonzero, count = ExhaustiveConstraint.apply(q, lev, cons)
     return ConstraintSums(sums[0], count[0], nonzero[0], sums[1], count[1], nonzero[1])
 
 
@@ -444,9 +444,10 @@ def sentiment_constraint_loss(
     margins: tuple[float, float] = (0.2, 0.1),
     inverted: bool = False,
     self_index: Tensor | None = None,
-    skip_level: str = "ignore",
-    reduction: str = "avg_nonzero",
+    skip_level: SkipLevel = "ignore",
+    reduction: Reduction = "avg_nonzero",
     validate: bool = True,
+    offset: Tensor | None = None,
 ) -> Tensor:
     """The sentiment-constraint loss over every ranked triplet of a batch.
 
@@ -486,211 +487,7 @@ def sentiment_constraint_loss(
         self_index=self_index,
         skip_level=skip_level,
         validate=validate,
+        offset=offset,
     )
     rel, neg = sums.reduce(reduction)
     return rel + neg
-
-
-class RankedTriplets(NamedTuple):
-    """Triplets read as ``(anchor, closer, farther)`` by their label levels.
-
-    All fields are ``(T,)`` tensors: ``anchor``, ``closer``, ``farther`` (long),
-    ``closer_level`` and ``farther_level`` (long), and ``swapped`` (bool: the given tuple had
-    the farther sample in the middle).
-    """
-
-    anchor: Tensor
-    closer: Tensor
-    farther: Tensor
-    closer_level: Tensor
-    farther_level: Tensor
-    swapped: Tensor
-
-
-def rank_triplets(
-    labels: Tensor,
-    level: Tensor,
-    anchors: Tensor,
-    x: Tensor,
-    y: Tensor,
-    ref_labels: Tensor | None = None,
-) -> RankedTriplets:
-    """Read PML 3-tuples ``(a, x, y)`` as ``(anchor, closer, farther)`` by label levels.
-
-    The sample of lower level to the anchor is the closer one (``x`` and ``y`` are swapped
-    when ``level(a, x) > level(a, y)``). Nothing is dropped here: the caller decides what to do
-    with equal-level (``closer_level == farther_level``) and skip-level (``0`` and ``2``)
-    tuples.
-
-    Args:
-        labels: ``(B,)`` class indices of the batch (``anchors`` index it).
-        level: ``(C, C)`` level matrix.
-        anchors, x, y: ``(T,)`` indices; ``x`` and ``y`` index the reference set.
-        ref_labels: ``(R,)`` class indices of the reference set; ``None``: ``labels``.
-
-    Returns:
-        :class:`RankedTriplets`.
-
-    Example:
-        >>> import torch
-        >>> level = torch.tensor([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
-        >>> t = rank_triplets(torch.tensor([0, 0, 1]), level, torch.tensor([0]),
-        ...                   torch.tensor([2]), torch.tensor([1]))
-        >>> t.closer.tolist(), t.farther.tolist(), t.swapped.tolist()
-        ([1], [2], [True])
-    """
-    if ref_labels is None:
-        ref_labels = labels
-    lvl = level.to(device=labels.device, dtype=torch.long)
-    # both levels in one gather from the flat (C, C) matrix
-    ya = labels[anchors] * lvl.shape[1]
-    lx, ly = lvl.reshape(-1)[torch.stack([ya + ref_labels[x], ya + ref_labels[y]])]
-    swapped = lx > ly
-    closer = torch.where(swapped, y, x)
-    farther = torch.where(swapped, x, y)
-    return RankedTriplets(
-        anchors, closer, farther, torch.minimum(lx, ly), torch.maximum(lx, ly), swapped
-    )
-
-
-def triplet_constraint_losses(
-    dist: Tensor,
-    labels: Tensor,
-    anchors: Tensor,
-    closers: Tensor,
-    farthers: Tensor,
-    margins: float | Tensor,
-    *,
-    ref_labels: Tensor | None = None,
-    theta: Tensor | None = None,
-    inverted: bool = False,
-) -> Tensor:
-    """Per-triplet hinge losses for explicit ``(anchor, closer, farther)`` indices.
-
-    .. math::
-
-        \\ell_t = [\\,\\mathrm{margin}(D^*(a_t, c_t), D^*(a_t, f_t)) + \\alpha_t\\,]_+
-
-    with PML's ``margin(x, y) = x - y`` for a distance and ``y - x`` for a similarity
-    (``inverted``), and ``D* = θ·dist``.
-
-    Args:
-        dist: ``(B, R)`` distances (similarities if ``inverted``).
-        labels: ``(B,)``; ``ref_labels``: ``(R,)`` or ``None`` for ``labels``.
-        anchors, closers, farthers: ``(T,)`` long indices (anchors into rows, the others
-            into columns of ``dist``).
-        margins: one margin for all or a ``(T,)`` tensor of per-triplet margins.
-        theta: ``(C, C)`` weights or ``None``.
-        inverted: ``dist`` is a similarity.
-
-    Returns:
-        ``(T,)`` losses in the dtype of ``dist``.
-
-    Example:
-        >>> import torch
-        >>> d = torch.tensor([[0.0, 0.5, 0.4]])
-        >>> triplet_constraint_losses(d, torch.tensor([0]), torch.tensor([0]), torch.tensor([1]),
-        ...     torch.tensor([2]), 0.2, ref_labels=torch.tensor([0, 0, 1])).tolist()
-        [0.30000001192092896]
-    """
-    if ref_labels is None:
-        ref_labels = labels
-    if isinstance(margins, Tensor):
-        margins = margins.to(device=dist.device, dtype=dist.dtype)
-    b, r = dist.shape
-    n = anchors.shape[0]
-    in_range = n > 0
-    if in_range:
-        ends = torch.stack([e for x in (anchors, closers, farthers) for e in torch.aminmax(x)])
-        lo_a, hi_a, lo_c, hi_c, lo_f, hi_f = ends.tolist()
-        in_range = min(lo_a, lo_c, lo_f) >= 0 and hi_a < b and max(hi_c, hi_f) < r
-    if in_range and theta is not None and b * r <= 4 * n:
-        # dense path: weight the (B, R) matrix once, then one gather of both columns from
-        # its flat view (the same products θ·D as below; one gather, one backward add)
-        q = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted)
-        base = anchors * r
-        qc, qf = (
-            q.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
-        )
-        return torch.relu(qc - qf + margins)
-    if in_range:
-        base = anchors * r
-        dc, df = (
-            dist.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
-        )
-    else:  # empty, or indices to wrap (negative) or to reject (too large): as indexing does
-        dc = dist[anchors, closers]
-        df = dist[anchors, farthers]
-    if theta is not None:
-        theta = theta.to(device=dist.device, dtype=dist.dtype)
-        ya = labels[anchors]
-        dc = theta[ya, ref_labels[closers]] * dc
-        df = theta[ya, ref_labels[farthers]] * df
-    diff = df - dc if inverted else dc - df
-    return torch.relu(diff + margins)
-
-
-def all_ranked_triplets(
-    labels: Tensor,
-    level: Tensor,
-    *,
-    ref_labels: Tensor | None = None,
-    self_index: Tensor | None = None,
-    include_skip_level: bool = False,
-    max_triplets: int | None = None,
-) -> RankedTriplets:
-    """Every ranked triplet, enumerated explicitly in chunks of anchors.
-
-    The relative-level triplets (levels 0 → 1) come first, then the negative-level ones
-    (1 → 2), then (with ``include_skip_level``) the skip-level ones (0 → 2). The output holds
-    one entry per triplet, so its size grows like the number of triplets (about ``B·R²``):
-    this is for small batches, tests and reducers that need per-triplet values; the chunks
-    only bound the temporary masks (about ``2**24`` entries each).
-
-    Args:
-        labels: ``(B,)``; ``ref_labels``: ``(R,)`` or ``None`` (the batch itself).
-        level: ``(C, C)`` level matrix.
-        self_index: see :func:`pair_levels`.
-        include_skip_level: also give the ``(0, 2)`` triplets.
-        max_triplets: raise :class:`SentimentMetricError` (before allocating) when there are
-            more triplets than this.
-
-    Returns:
-        :class:`RankedTriplets` (``swapped`` all ``False``).
-
-    Example:
-        >>> import torch
-        >>> level = torch.tensor([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
-        >>> t = all_ranked_triplets(torch.tensor([0, 0, 1, 2]), level)
-        >>> len(t.anchor), t.closer_level.tolist().count(0)
-        (6, 2)
-    """
-    labels = check_tensor(labels, "labels")
-    lev = pair_levels(labels, level, ref_labels, self_index)
-    kinds = [(0, 1), (1, 2)] + ([(0, 2)] if include_skip_level else [])
-    cnt = {k: (lev == k).sum(dim=1).to(torch.float64) for k in (0, 1, 2)}
-    total = int(sum(float((cnt[kc] * cnt[kf]).sum()) for kc, kf in kinds))
-    if max_triplets is not None and total > max_triplets:
-        raise SentimentMetricError(
-            f"enumerating every ranked triplet would give {total} triplets, more than "
-            f"max_triplets={max_triplets}; use the exact fast path (MeanReducer, "
-            "AvgNonZeroReducer or SumReducer) or a miner"
-        )
-    b, r = lev.shape
-    step = max(1, _ENUM_ELEMENTS // max(r * r, 1))
-    out: list[list[Tensor]] = [[], [], [], [], []]
-    for kc, kf in kinds:
-        for r0 in range(0, b, step):
-            lc = lev[r0 : r0 + step]
-            mask = (lc == kc).unsqueeze(2) & (lc == kf).unsqueeze(1)
-            a, c, f = torch.nonzero(mask, as_tuple=True)
-            out[0].append(a + r0)
-            out[1].append(c)
-            out[2].append(f)
-            out[3].append(torch.full_like(a, kc))
-            out[4].append(torch.full_like(a, kf))
-    dev = labels.device
-    cat = [torch.cat(x) if x else torch.zeros(0, dtype=torch.long, device=dev) for x in out]
-    return RankedTriplets(
-        cat[0], cat[1], cat[2], cat[3], cat[4], torch.zeros_like(cat[0], dtype=torch.bool)
-    )

@@ -1,4 +1,4 @@
-"""Mining ranked triplets ``(anchor, closer, farther)`` for the sentiment constraints.
+r"""Mining ranked triplets ``(anchor, closer, farther)`` for the sentiment constraints.
 
 A *ranked triplet* has ``level(anchor, closer) + 1 == level(anchor, farther)``: a positive
 (level 0) is closer than a relative (level 1), which is closer than a negative (level 2). The
@@ -17,6 +17,26 @@ a contiguous, sorted range of the row; a semi-hard band is a sub-range found wit
 :func:`torch.searchsorted`; samples are drawn as uniform offsets inside the range (Floyd's
 algorithm when ``per_pair > 1``, so they are distinct). Memory grows like ``B · R`` plus the
 output.
+
+The strategies, for a pair ``(a, c)`` at level ``L`` and the samples ``f`` of level ``L + 1``:
+
+- ``"semihard"``: ``per_pair`` distinct samples drawn uniformly from the band
+
+  .. math::
+
+      D^*(a, c) < D^*(a, f) < D^*(a, c) + \alpha_{L+1}
+
+  (the triplets that violate the margin without being inverted; FaceNet's semi-hard
+  negatives, Schroff et al. 2015). When the band is empty, from the whole level instead
+  (counted in ``num_empty_band``).
+- ``"hard"``: the ``per_pair`` samples of level ``L + 1`` with the *smallest*
+  ``D^*(a, f)`` (the hardest negatives of FaceNet and of batch-hard mining, Hermans et al.
+  2017): the same for every ``closer`` of that anchor and level, whether they violate the
+  margin or not.
+- ``"random"``: ``per_pair`` distinct samples drawn uniformly from the level.
+- ``"all"``: every ranked triplet, exactly once (``per_pair`` is ignored); the output has
+  ``Σ_(a,c) n_{L+1}(a)`` triplets (about ``B·R²``), enumerated in chunks of anchors by
+  :func:`~sentiment_metric.functional.all_ranked_triplets`.
 """
 
 from __future__ import annotations
@@ -29,7 +49,6 @@ import torch
 from torch import Tensor
 
 from .._checks import (
-    SentimentMetricError,
     check_choice,
     check_finite,
     check_labels,
@@ -37,7 +56,9 @@ from .._checks import (
     check_positive_int,
     check_shape,
 )
-from .constraint import all_ranked_triplets, pair_levels, weighted_distances
+from ..errors import SentimentMetricError
+from .constraint import level_margin, pair_levels, weighted_distances
+from .triplets import all_ranked_triplets
 
 __all__ = ["MINING_STRATEGIES", "MinedTriplets", "MiningStrategy", "mine_ranked_triplets"]
 
@@ -109,10 +130,10 @@ def _sample_offsets(
 def _level_frames(
     dist: Tensor,
     labels: Tensor,
-    ref_labels: Tensor,
-    weights: Tensor | None,
+    ref_labels: Tensor | None,
+    theta: Tensor | None,
     lv: Tensor,
-    is_inverted: bool,
+    inverted: bool,
     alphas: tuple[float, float],
 ) -> tuple[Tensor, float]:
     """The keys ``q = ±D*`` moved into one disjoint frame per level, in float64.
@@ -127,7 +148,7 @@ def _level_frames(
         ``shifted`` ``(B, R)`` float64 and ``span`` (a Python float).
     """
     key = dist.detach().to(torch.float64)
-    key = weighted_distances(key, labels, ref_labels, weights, inverted=is_inverted)
+    key = weighted_distances(key, labels, ref_labels, theta, inverted=inverted)
     lo, hi = torch.aminmax(key)
     lo_f, hi_f = torch.stack([lo, hi]).tolist()
     if not math.isfinite(hi_f - lo_f):  # only with validate=False: NaN or Inf keys
@@ -145,80 +166,227 @@ def _level_frames(
     return key.add_((lv + 1).to(torch.float64).mul_(span)), span
 
 
+class _Pairs(NamedTuple):
+    """The ``(anchor, closer)`` pairs that get a farther sample, relative level first."""
+
+    anchor: Tensor
+    closer: Tensor
+    num_relative: int  # pairs at level 0 (they come first)
+    first: Tensor  # sorted position of the pair's farther level in its anchor's row
+    n_far: Tensor  # samples of that level
+
+
+def _closer_pairs(lv: Tensor) -> _Pairs:
+    """Every pair at level 0 or 1 whose anchor has a sample one level up, row-major.
+
+    Each row sorted once groups its samples by level (self, 0, 1, 2); the farther samples of a
+    pair are positions ``[first, first + n_far)`` of its anchor's sorted row.
+    """
+    b = lv.shape[0]
+    # samples per row and level (self, 0, 1, 2): one broadcast comparison
+    lvl_ids = torch.arange(-1, 3, device=lv.device, dtype=lv.dtype)
+    is_level = lv.unsqueeze(0) == lvl_ids[:, None, None]  # (4, B, R): self, 0, 1, 2
+    n_stack = is_level.count_nonzero(dim=2)  # (4, B)
+    # only anchors with a farther sample; one nonzero over the stacked (2, B, R) masks
+    has_far = (n_stack[2:] > 0).unsqueeze(2)  # (2, B, 1): levels 1 and 2
+    pair_mask = is_level[1:3] & has_far
+    pair_level, a, c = pair_mask.nonzero().unbind(1)
+    group_start = torch.cumsum(n_stack, 0) - n_stack
+    far_flat = (pair_level + 2) * b + a
+    both_flat = torch.stack([far_flat, far_flat + 4 * b])
+    first, n_far = torch.stack([group_start, n_stack]).view(-1)[both_flat]
+    return _Pairs(a, c, int(pair_mask[0].sum()), first, n_far)
+
+
+def _semihard_band(
+    shifted: Tensor,
+    span: float,
+    sorted_val: Tensor,
+    lv: Tensor,
+    pairs: _Pairs,
+    margins: tuple[float, float],
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Where each pair draws from: its band, or the whole farther level when the band is empty.
+
+    The band of a pair is the sorted positions ``[lo, hi)`` of the farther level with
+    ``key(a,c) < key(a,f) < key(a,c) + α``, found in that level's frame. On the integer bit
+    patterns, "<= x" is "< x + 1": both ends in one searchsorted.
+
+    Returns:
+        ``start``, ``pool`` (the range's first position and size) and ``empty`` (bool), each
+        ``(P,)``.
+    """
+    b, r = shifted.shape
+    both = torch.empty((b, 2 * r), dtype=shifted.dtype, device=shifted.device)
+    query, upper = both[:, :r], both[:, r:]
+    torch.add(shifted, span, out=query)
+    # the pair's margin (its farther level is one up): the one rule, read per closer level
+    upper.fill_(level_margin(1, 2, margins)).masked_fill_(lv == 0, level_margin(0, 1, margins))
+    upper.add_(query)
+    both_int = both.view(torch.int64)
+    both_int[:, :r].add_(1)  # after upper: "<= query" is "< query + 1"
+    found = torch.searchsorted(sorted_val, both_int, right=False).view(-1)
+    flat = pairs.anchor * (2 * r) + pairs.closer
+    lo, hi = found[torch.stack([flat, flat + r])]
+    first, last = pairs.first, pairs.first + pairs.n_far
+    lo = torch.minimum(torch.maximum(lo, first), last)
+    hi = torch.minimum(torch.maximum(hi, first), last)
+    empty = hi <= lo
+    return torch.where(empty, first, lo), torch.where(empty, pairs.n_far, hi - lo), empty
+
+
+def _triplets_at(
+    order: Tensor,
+    pairs: _Pairs,
+    start: Tensor,
+    offsets: Tensor,
+    valid: Tensor,
+    empty: Tensor | None,
+) -> MinedTriplets:
+    """The farther samples at sorted positions ``start + offsets`` (where ``valid``)."""
+    r = order.shape[1]
+    a, c = pairs.anchor, pairs.closer
+    pos = start[:, None] + offsets
+    k = valid.shape[1]
+    if k == 1:
+        # every pair has its one triplet: pool >= 1 (the pairs' anchors have a farther
+        # sample; an empty band falls back to the whole level)
+        farther = order.view(-1)[a * r + pos[:, 0]]
+        num_empty = 0 if empty is None else int(empty.sum())
+        return MinedTriplets(
+            a, c, farther, pairs.num_relative, len(a) - pairs.num_relative, num_empty
+        )
+    pos.masked_fill_(~valid, 0)
+    farther = order.view(-1)[(a * r)[:, None] + pos][valid]
+    counts = valid.sum(dim=1)
+    anchor = a[:, None].expand(-1, k)[valid]
+    closer = c[:, None].expand(-1, k)[valid]
+    num_rel = int(counts[: pairs.num_relative].sum())
+    num_empty = 0 if empty is None else int((counts * empty).sum())
+    return MinedTriplets(anchor, closer, farther, num_rel, len(anchor) - num_rel, num_empty)
+
+
+def _check_mining_input(
+    dist: Tensor,
+    labels: Tensor,
+    ref_labels: Tensor | None,
+    level: Tensor,
+    theta: Tensor | None,
+    validate: bool,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Check ``dist``, the labels, ``level`` and ``theta``; labels come back on dist's device."""
+    dist = check_shape(dist, ("B", "R"), "dist")
+    if not dist.is_floating_point():
+        raise SentimentMetricError(f"dist must be a floating-point tensor, got dtype {dist.dtype}")
+    level = check_shape(level, ("C", "C"), "level")
+    if level.is_floating_point() or level.shape[0] != level.shape[1]:
+        raise SentimentMetricError(
+            f"level must be a square (C, C) integer matrix, got shape {tuple(level.shape)} "
+            f"and dtype {level.dtype}"
+        )
+    num_classes = int(level.shape[0])
+    b, r = dist.shape
+    labels = check_labels(labels, num_classes, length=b, length_name="dist", validate=validate)
+    if ref_labels is None and b != r:
+        raise SentimentMetricError(
+            f"dist must be square (B, B) when ref_labels is None (the reference set is the "
+            f"batch), got shape {tuple(dist.shape)}"
+        )
+    if ref_labels is not None:
+        ref_labels = check_labels(
+            ref_labels,
+            num_classes,
+            length=r,
+            name="ref_labels",
+            length_name="dist's columns",
+            validate=validate,
+        )
+        ref_labels = ref_labels.to(dist.device)
+    if theta is not None:
+        check_shape(theta, (num_classes, num_classes), "theta")
+    if validate:
+        check_finite(dist, "dist")
+    return dist, labels.to(dist.device), ref_labels
+
+
+def _mine_in_levels(
+    dist: Tensor,
+    labels: Tensor,
+    ref_labels: Tensor | None,
+    lv: Tensor,
+    theta: Tensor | None,
+    alphas: tuple[float, float],
+    strategy: str,
+    per_pair: int,
+    inverted: bool,
+    generator: torch.Generator | None,
+) -> MinedTriplets:
+    """The ``"semihard"``, ``"hard"`` and ``"random"`` strategies on the pair levels ``lv``."""
+    pairs = _closer_pairs(lv)
+    start, pool, empty = pairs.first, pairs.n_far, None
+    if strategy == "random":  # grouped by level only
+        order = lv.to(torch.int16).sort(dim=1, stable=True).indices
+    else:
+        shifted, span = _level_frames(dist, labels, ref_labels, theta, lv, inverted, alphas)
+        # the shifted keys are finite and >= 0, so their IEEE-754 bit patterns read as
+        # int64 sort (and compare) exactly as the floats do, and an integer sort is faster
+        sorted_val, order = shifted.view(torch.int64).sort(dim=1)
+        if strategy == "semihard":
+            start, pool, empty = _semihard_band(shifted, span, sorted_val, lv, pairs, alphas)
+    if strategy == "hard":
+        k = min(per_pair, lv.shape[1])
+        offsets = torch.arange(k, device=lv.device).expand(pairs.anchor.shape[0], k)
+        valid = offsets < pairs.n_far[:, None]
+    else:
+        offsets, valid = _sample_offsets(pool, per_pair, generator)
+    return _triplets_at(order, pairs, start, offsets, valid, empty)
+
+
 def mine_ranked_triplets(
     dist: Tensor,
     labels: Tensor,
     ref_labels: Tensor | None = None,
     *,
     level: Tensor,
-    weights: Tensor | None = None,
+    theta: Tensor | None = None,
     margins: Sequence[float] = (0.2, 0.1),
     strategy: MiningStrategy = "semihard",
     per_pair: int = 1,
-    is_inverted: bool = False,
-    exclude_self: bool | None = None,
+    inverted: bool = False,
+    self_index: Tensor | None = None,
     generator: torch.Generator | None = None,
     validate: bool = True,
 ) -> MinedTriplets:
     r"""Mine ranked triplets ``(anchor, closer, farther)`` from a distance matrix.
 
-    With ``θ`` the ``(C, C)`` ``weights`` and ``D`` the ``(B, R)`` matrix ``dist``, the
-    weighted distance is
-
-    .. math::
-
-        D^*(a, x) = \theta(y_a, y_x)\, D(a, x).
-
-    For a similarity (``is_inverted=True``, e.g. PML's ``CosineSimilarity``) everything below
-    is read on ``-D^*`` ("closer" means more similar), exactly as PML's ``distance.margin``
-    does. Each ``(anchor, closer)`` pair with ``level(a, c) = L`` (``L = 0`` anchor–positive,
-    ``L = 1`` anchor–relative; never ``c = a`` when ``exclude_self``) is combined with
-    ``farther`` samples ``f`` of level ``L + 1``, picked by ``strategy``:
-
-    - ``"semihard"``: ``per_pair`` distinct samples drawn uniformly from the band
-
-      .. math::
-
-          D^*(a, c) < D^*(a, f) < D^*(a, c) + \alpha_{L+1}
-
-      (the triplets that violate the margin without being inverted; FaceNet's semi-hard
-      negatives, Schroff et al. 2015). When the band is empty, from the whole level instead
-      (counted in ``num_empty_band``).
-    - ``"hard"``: the ``per_pair`` samples of level ``L + 1`` with the *smallest*
-      ``D^*(a, f)`` (the hardest negatives of FaceNet and of batch-hard mining, Hermans et al.
-      2017): the same for every ``closer`` of that anchor and level, whether they violate the
-      margin or not.
-    - ``"random"``: ``per_pair`` distinct samples drawn uniformly from the level.
-    - ``"all"``: every ranked triplet, exactly once (``per_pair`` is ignored); the output has
-      ``Σ_(a,c) n_{L+1}(a)`` triplets (about ``B·R²``), enumerated in chunks of anchors by
-      :func:`~sentiment_metric.functional.all_ranked_triplets`.
-
-    A pair gets ``min(per_pair, pool size)`` triplets; pairs whose anchor has no sample of
-    level ``L + 1`` give none. The order is deterministic given ``generator``: relative-level
-    triplets first, pairs in row-major order.
+    On the weighted distance :math:`D^*(a, x) = \theta(y_a, y_x)\, D(a, x)` (for a similarity,
+    ``inverted=True``, on :math:`-D^*`, as PML's ``distance.margin``), each ``(anchor,
+    closer)`` pair with ``level(a, c) = L`` (0 anchor–positive, 1 anchor–relative; never a
+    sample with itself, see ``self_index``) is combined with ``farther`` samples of level
+    ``L + 1`` picked by ``strategy`` (see the module's docstring): ``"semihard"`` (the band
+    ``D*(a,c) < D*(a,f) < D*(a,c) + α_{L+1}``, or the whole level when it is empty),
+    ``"hard"``, ``"random"`` or ``"all"``. A pair gets ``min(per_pair, pool size)`` triplets;
+    pairs whose anchor has no sample of level ``L + 1`` give none. Deterministic given
+    ``generator``: relative-level triplets first, pairs in row-major order.
 
     Args:
         dist: ``(B, R)`` distances (or similarities) between the batch and the reference set.
-        labels: ``(B,)`` class indices of the batch.
-        ref_labels: ``(R,)`` class indices of the reference set; ``None`` when the reference
-            set is the batch itself (then ``dist`` is ``(B, B)``).
-        level: ``(C, C)`` integer level matrix (0 same class, 1 relative, 2 negative), e.g.
-            ``LabelRelations.level``.
-        weights: ``(C, C)`` distance weights ``θ`` (``LabelRelations.weights(...)``); ``None``
-            for all ones.
+        labels: ``(B,)``; ``ref_labels``: ``(R,)``, or ``None`` for the batch (``R = B``).
+        level: ``(C, C)`` integer levels (``LabelRelations.level``).
+        theta: ``(C, C)`` weights ``θ`` (``LabelRelations.weights(...)``); ``None``: ones.
         margins: ``(α1, α2)``, the band widths of the relative and negative levels.
         strategy: ``"semihard"``, ``"hard"``, ``"random"`` or ``"all"``.
         per_pair: farther samples per ``(anchor, closer)`` pair (not for ``"all"``).
-        is_inverted: ``dist`` holds similarities (larger is closer).
-        exclude_self: drop ``closer == anchor``; default ``ref_labels is None``. Needs
-            ``B == R``: index ``i`` of the reference set is sample ``i`` of the batch.
-        generator: the :class:`torch.Generator` the random draws use (any device; the draws
-            are moved to ``dist``'s device); ``None`` for torch's global generator.
+        inverted: ``dist`` holds similarities (larger is closer).
+        self_index: ``(B,)`` column of each row's own sample (``-1``: none); ``None``:
+            ``arange(B)`` without ``ref_labels``, else none (PML's rule); see
+            :func:`~sentiment_metric.functional.pair_levels`.
+        generator: the :class:`torch.Generator` of the random draws (any device); ``None``:
+            torch's global generator.
         validate: check label ranges and that ``dist`` is finite (reads values).
 
     Returns:
-        :class:`MinedTriplets` ``(anchor, closer, farther, num_relative, num_negative,
-        num_empty_band)``; ``.as_tuple()`` is PML's 3-tuple.
+        :class:`MinedTriplets`; ``.as_tuple()`` is PML's 3-tuple.
 
     Raises:
         SentimentMetricError: on a bad argument or input.
@@ -241,127 +409,12 @@ def mine_ranked_triplets(
     strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")  # type: ignore[assignment]
     alphas = check_margins(margins)
     per_pair = check_positive_int(per_pair, "per_pair")
-    dist = check_shape(dist, ("B", "R"), "dist")
-    if not dist.is_floating_point():
-        raise SentimentMetricError(f"dist must be a floating-point tensor, got dtype {dist.dtype}")
-    level = check_shape(level, ("C", "C"), "level")
-    if level.is_floating_point() or level.shape[0] != level.shape[1]:
-        raise SentimentMetricError(
-            f"level must be a square (C, C) integer matrix, got shape {tuple(level.shape)} "
-            f"and dtype {level.dtype}"
-        )
-    num_classes = int(level.shape[0])
-    b, r = dist.shape
-    labels = check_labels(labels, num_classes, length=b, length_name="dist", validate=validate)
-    if exclude_self is None:
-        exclude_self = ref_labels is None
-    if ref_labels is None:
-        if b != r:
-            raise SentimentMetricError(
-                f"dist must be square (B, B) when ref_labels is None (the reference set is the "
-                f"batch), got shape {tuple(dist.shape)}"
-            )
-        ref_labels = labels
-    ref_labels = check_labels(
-        ref_labels,
-        num_classes,
-        length=r,
-        name="ref_labels",
-        length_name="dist's columns",
-        validate=validate,
-    )
-    if exclude_self and b != r:
-        raise SentimentMetricError(
-            f"exclude_self=True needs a square dist (the reference set is the batch), got "
-            f"shape {tuple(dist.shape)}"
-        )
-    if weights is not None:
-        weights = check_shape(weights, (num_classes, num_classes), "weights")
-    if validate:
-        check_finite(dist, "dist")
-
-    device = dist.device
-    labels = labels.to(device)
-    ref_labels = ref_labels.to(device)
-    self_index = torch.arange(b, device=device) if exclude_self else None
+    dist, labels, ref_labels = _check_mining_input(dist, labels, ref_labels, level, theta, validate)
     if strategy == "all":
         t = all_ranked_triplets(labels, level, ref_labels=ref_labels, self_index=self_index)
         num_rel = int((t.closer_level == 0).sum())
         return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
-
     with torch.no_grad():
-        lv = pair_levels(labels, level, ref_labels)  # no self-pairs marked yet
-        if exclude_self:  # self_index is arange(B): the diagonal
-            lv.fill_diagonal_(-1)
-        # samples per row and level (self, 0, 1, 2): one broadcast comparison
-        lvl_ids = torch.arange(-1, 3, device=device, dtype=lv.dtype)
-        is_level = lv.unsqueeze(0) == lvl_ids[:, None, None]  # (4, B, R): self, 0, 1, 2
-        n_stack = is_level.count_nonzero(dim=2)  # (4, B)
-        # the (anchor, closer) pairs, relative level first, row-major; only anchors with a
-        # farther sample. One nonzero over the stacked (2, B, R) masks.
-        has_far = (n_stack[2:] > 0).unsqueeze(2)  # (2, B, 1): levels 1 and 2
-        pair_mask = is_level[1:3] & has_far
-        pair_level, a, c = pair_mask.nonzero().unbind(1)
-        num_pairs0 = int(pair_mask[0].sum())
-        # each row sorted once, grouped by level (self, 0, 1, 2), each group by distance; the
-        # farther samples of a pair are positions [first, first + n_far) of its anchor's row
-        group_start = torch.cumsum(n_stack, 0) - n_stack
-        far_flat = (pair_level + 2) * b + a
-        both_flat = torch.stack([far_flat, far_flat + 4 * b])
-        first, n_far = torch.stack([group_start, n_stack]).view(-1)[both_flat]
-        if strategy == "random":  # grouped by level only
-            order = lv.to(torch.int16).sort(dim=1, stable=True).indices
-        else:
-            shifted, span = _level_frames(
-                dist, labels, ref_labels, weights, lv, is_inverted, alphas
-            )
-            # the shifted keys are finite and >= 0, so their IEEE-754 bit patterns read as
-            # int64 sort (and compare) exactly as the floats do, and an integer sort is faster
-            sorted_val, order = shifted.view(torch.int64).sort(dim=1)
-        start, pool = first, n_far  # where each pair draws from: the whole farther level
-        empty = torch.zeros_like(a, dtype=torch.bool)
-        if strategy == "hard":
-            k = min(per_pair, r)
-            offsets = torch.arange(k, device=device).expand(a.shape[0], k)
-            valid = offsets < n_far[:, None]
-        else:
-            if strategy == "semihard":
-                # band of each pair: sorted positions [lo, hi) of the farther level with
-                # key(a,c) < key(a,f) < key(a,c) + α, found in that level's frame. On the
-                # integer bit patterns, "<= x" is "< x + 1": both ends in one searchsorted.
-                both = torch.empty((b, 2 * r), dtype=shifted.dtype, device=device)
-                query, upper = both[:, :r], both[:, r:]
-                torch.add(shifted, span, out=query)
-                upper.fill_(alphas[1]).masked_fill_(lv == 0, alphas[0])  # the pair's margin
-                upper.add_(query)
-                both_int = both.view(torch.int64)
-                both_int[:, :r].add_(1)  # after upper: "<= query" is "< query + 1"
-                found = torch.searchsorted(sorted_val, both_int, right=False).view(-1)
-                flat = a * (2 * r) + c
-                lo, hi = found[torch.stack([flat, flat + r])]
-                last = first + n_far
-                lo = torch.minimum(torch.maximum(lo, first), last)
-                hi = torch.minimum(torch.maximum(hi, first), last)
-                empty = hi <= lo
-                start = torch.where(empty, first, lo)
-                pool = torch.where(empty, n_far, hi - lo)
-            offsets, valid = _sample_offsets(pool, per_pair, generator)
-        pos = start[:, None] + offsets
-        k = valid.shape[1]
-        if k == 1:
-            # every pair has its one triplet: pool >= 1 (the pairs' anchors have a farther
-            # sample; an empty band falls back to the whole level)
-            farther = order.view(-1)[a * r + pos[:, 0]]
-            anchor, closer = a, c
-            num_rel = num_pairs0
-            num_empty = int(empty.sum()) if strategy == "semihard" else 0
-        else:
-            pos.masked_fill_(~valid, 0)
-            farther = order.view(-1)[(a * r)[:, None] + pos]
-            counts = valid.sum(dim=1)
-            farther = farther[valid]
-            anchor = a[:, None].expand(-1, k)[valid]
-            closer = c[:, None].expand(-1, k)[valid]
-            num_rel = int(counts[:num_pairs0].sum())
-            num_empty = int((counts * empty).sum()) if strategy == "semihard" else 0
-    return MinedTriplets(anchor, closer, farther, num_rel, len(anchor) - num_rel, num_empty)
+        lv = pair_levels(labels, level, ref_labels, self_index)
+        return _mine_in_levels(dist, labels, ref_labels, lv, theta, alphas, strategy, per_pair,
+                               inverted, generator)  # fmt: skip

@@ -4,14 +4,14 @@
 embeddings and logits into one dict of metrics (:func:`~sentiment_metric.classification_report`
 for the logits, :class:`~sentiment_metric.AffectiveAccuracyCalculator` for retrieval, every test
 image a query against all the others); :func:`evaluate_checkpoint` does both for a checkpoint
-written by :func:`~sentiment_metric.recipes.train.train` and writes ``metrics.json``,
-``metrics.md`` and ``confusion.png``.
+written by :func:`~sentiment_metric.recipes.loop.train` and writes ``metrics.json``,
+``metrics.md`` and ``confusion.png``. The comparison tables show :data:`HEADLINE_METRICS`; which
+way is better is read from the measure registry
+(:data:`sentiment_metric.functional.retrieval.MEASURES`), never from a name.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import SentimentMetricError
+from .. import AffectiveAccuracyCalculator, SentimentMetricError, classification_report
+from ..functional.retrieval import MEASURES
+from .build import load_trained
+from .datasets import recipe_dataset
+from .files import jsonable, write_json
+from .plots import plot_confusion_matrix
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -28,8 +33,9 @@ __all__ = [
     "evaluate_checkpoint",
     "evaluate_embeddings",
     "evaluate_model",
+    "headline_title",
+    "higher_is_better",
     "metrics_markdown",
-    "resolve_device",
 ]
 
 HEADLINE_METRICS: dict[str, str] = {
@@ -37,24 +43,31 @@ HEADLINE_METRICS: dict[str, str] = {
     "polarity_accuracy": "polarity acc.",
     "mean_average_precision_at_r": "MAP@R",
     "wheel_ndcg_at_k": "wheel nDCG@{k}",
-    "mean_wheel_distance_at_k": "mean wheel dist.@{k} (lower is better)",
+    "mean_wheel_distance_at_k": "mean wheel dist.@{k}",
 }
-"""The metrics of the comparison tables, in order (key -> column title)."""
+"""The metrics of the comparison tables, in order (key -> column title, ``{k}`` the depth)."""
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; a CUDA name without CUDA is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as err:
-        raise SentimentMetricError(f"device must be auto, cpu or cuda[:N], got {name!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SentimentMetricError(
-            f"device {name!r} asked for CUDA, but torch.cuda.is_available() is False"
-        )
-    return dev
+def higher_is_better(key: str) -> bool:
+    """Whether a larger value of the metric ``key`` is better: the measure registry's word
+    for a retrieval measure; classification rates (accuracy, ...) are higher-is-better.
+
+    Example:
+        >>> higher_is_better("wheel_ndcg_at_k"), higher_is_better("mean_wheel_distance_at_k")
+        (True, False)
+    """
+    return MEASURES[key].higher_is_better if key in MEASURES else True
+
+
+def headline_title(key: str, k: int) -> str:
+    """The column title of a headline metric, marked when lower is better.
+
+    Example:
+        >>> headline_title("mean_wheel_distance_at_k", 10)
+        'mean wheel dist.@10 (lower is better)'
+    """
+    title = HEADLINE_METRICS[key].format(k=k)
+    return title if higher_is_better(key) else f"{title} (lower is better)"
 
 
 @torch.no_grad()
@@ -128,8 +141,6 @@ def evaluate_embeddings(
     Returns:
         A JSON-ready dict (numbers, lists, nested dicts), with ``"k"`` and ``"num_samples"``.
     """
-    from ..metrics import AffectiveAccuracyCalculator, classification_report
-
     n = int(labels.shape[0])
     if n < 2:
         raise SentimentMetricError(f"retrieval metrics need at least 2 samples, got {n}")
@@ -137,7 +148,7 @@ def evaluate_embeddings(
     out: dict[str, Any] = {"num_samples": n, "k": k}
     if logits is not None:
         report = classification_report(logits, labels, class_names=list(class_names))
-        out.update(_jsonable(report))
+        out.update(jsonable(report))
     calc = AffectiveAccuracyCalculator(
         class_names=list(class_names),
         k=k,
@@ -145,22 +156,8 @@ def evaluate_embeddings(
     )
     # rank by the training distance: Euclidean between L2-normalised embeddings
     retrieval = calc.get_accuracy(torch.nn.functional.normalize(embeddings.float(), dim=1), labels)
-    out.update({key: _jsonable(v) for key, v in retrieval.items()})
+    out.update({key: jsonable(v) for key, v in retrieval.items()})
     return out
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.tolist() if x.dim() else x.item()
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "tolist"):  # numpy
-        return x.tolist()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def evaluate_model(
@@ -190,9 +187,9 @@ def metrics_markdown(
     lines = [f"## {title}", ""] if title else []
     lines += ["| metric | value |", "|---|---|"]
     shown = set()
-    for key, name in HEADLINE_METRICS.items():
+    for key in HEADLINE_METRICS:
         if key in metrics:
-            lines.append(f"| **{name.format(k=k)}** | {_fmt(metrics[key])} |")
+            lines.append(f"| **{headline_title(key, k)}** | {_fmt(metrics[key])} |")
             shown.add(key)
     for key, v in metrics.items():
         if key not in shown and isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -226,13 +223,11 @@ def checkpoint_dataset(
     the split file saved beside the checkpoint is reused. The dataset's classes must be the
     checkpoint's ``class_names``, in the same order.
     """
-    from .train import make_dataset
-
     name = dataset or config.dataset
     if dataset is None or dataset == config.dataset:
         root = root if root is not None else config.root
     split_file = Path(checkpoint).resolve().parent / "split.json"
-    ds = make_dataset(
+    ds = recipe_dataset(
         name,
         root,
         split,
@@ -285,31 +280,31 @@ def evaluate_checkpoint(
     Returns:
         The metrics dict (as written to ``metrics.json``).
     """
-    from .plots import plot_confusion_matrix
-    from .train import TrainConfig, load_checkpoint, load_model
-
-    ckpt = load_checkpoint(checkpoint)
-    config = TrainConfig.from_dict(ckpt["config"])
-    dev = resolve_device(device)
-    model, _ = load_model(ckpt, dev)
-    class_names = list(ckpt["class_names"])
+    trained = load_trained(checkpoint, device)
+    config, class_names = trained.config, trained.class_names
     name = dataset or config.dataset
     ds = checkpoint_dataset(
         checkpoint, config, class_names, dataset, root, split, size=size, strict=strict
     )
     metrics = evaluate_model(
-        model, ds, class_names, device=dev, batch_size=batch_size, k=k, workers=workers
+        trained.model,
+        ds,
+        class_names,
+        device=trained.device,
+        batch_size=batch_size,
+        k=k,
+        workers=workers,
     )
     metrics = {
         "checkpoint": str(checkpoint),
         "dataset": name,
         "split": split,
-        "epoch": int(ckpt["epoch"]),
+        "epoch": int(trained.checkpoint["epoch"]),
         **metrics,
     }
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out_dir / "metrics.json", metrics, indent=2)
     title = f"{name} / {split} — {Path(checkpoint).name} (epoch {metrics['epoch']})"
     (out_dir / "metrics.md").write_text(metrics_markdown(metrics, title))
     if "confusion_matrix" in metrics:

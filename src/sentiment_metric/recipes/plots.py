@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import SentimentMetricError
-from ..wheel import MIKELS_WHEEL, EmotionWheel
+from .. import MIKELS_WHEEL, EmotionWheel, SentimentMetricError
 
 __all__ = [
     "image_to_display",

@@ -7,7 +7,6 @@ Distances are the training distance: squared Euclidean between L2-normalised emb
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import SentimentMetricError
+from .. import MIKELS_WHEEL, SentimentMetricError
+from ..functional import exact_knn
+from .build import load_trained
+from .datasets import EmotionImageFolder
+from .datasets.base import image_files
+from .evaluate import checkpoint_dataset, compute_embeddings
+from .files import write_json
+from .plots import plot_retrieval
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 
 __all__ = [
     "export_embeddings",
@@ -57,24 +64,16 @@ def topk_neighbors(
         raise SentimentMetricError(f"k must lie in [1, {n_max}] for this gallery, got {k}")
     q = torch.nn.functional.normalize(query.float(), dim=1)
     g = torch.nn.functional.normalize(gallery.float(), dim=1)
-    dist = (2.0 - 2.0 * q @ g.T).clamp_min(0.0)
-    if exclude_self:
-        dist.fill_diagonal_(float("inf"))
-    d, i = torch.topk(dist, k, dim=1, largest=False)
-    return d, i
+    return exact_knn(q, g, k, ref_includes_query=exclude_self)
 
 
 def list_images(paths: Sequence[str | Path]) -> list[Path]:
-    """Image files named by ``paths`` (files, or folders searched recursively), sorted."""
-    from .datasets import IMG_EXTENSIONS
-
+    """Image files named by ``paths`` (files, or folders searched recursively), in order."""
     out: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = sorted(
-                q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMG_EXTENSIONS
-            )
+            found = image_files(p)
             if not found:
                 raise SentimentMetricError(f"folder {str(p)!r} holds no images")
             out.extend(found)
@@ -111,8 +110,6 @@ class _Files(torch.utils.data.Dataset):
 
 def _gallery(folder: Path, transform: Any) -> tuple[Any, list[str], list[int]]:
     """An emotion ImageFolder when the sub-folders are emotions (labels known), else files."""
-    from .datasets import EmotionImageFolder
-
     if not folder.is_dir():
         raise SentimentMetricError(f"gallery {str(folder)!r} is not a folder")
     try:
@@ -150,17 +147,9 @@ def retrieve_images(
     Returns:
         ``{"queries": [{"query": path, "results": [{"path", "distance", "emotion"}, ...]}]}``.
     """
-    from ..wheel import MIKELS_WHEEL
-    from .evaluate import compute_embeddings, resolve_device
-    from .plots import plot_retrieval
-    from .train import TrainConfig, load_checkpoint, load_model
-    from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
-
-    ckpt = load_checkpoint(checkpoint)
-    config = TrainConfig.from_dict(ckpt["config"])
-    class_names = list(ckpt["class_names"])
-    dev = resolve_device(device)
-    transform = eval_transform(config.image_size)
+    trained = load_trained(checkpoint, device)
+    class_names, dev = trained.class_names, trained.device
+    transform = eval_transform(trained.config.image_size)
     q_files = list_images(queries)
     g_ds, g_paths, g_labels = _gallery(Path(gallery), transform)
     if len(g_paths) < k:
@@ -172,50 +161,23 @@ def retrieve_images(
         )
     # gallery labels in the model's label order (for the level colours)
     g_lab_model = [class_names.index(g_classes[t]) if t >= 0 else -1 for t in g_labels]
-    model, _ = load_model(ckpt, dev)
+    model = trained.model
     q_res = compute_embeddings(model, _Files(q_files, transform), batch_size=batch_size, device=dev)
     g_res = compute_embeddings(model, g_ds, batch_size=batch_size, device=dev)
     dist, idx = topk_neighbors(q_res["embeddings"], g_res["embeddings"], k)
     pred = q_res["logits"].argmax(1).tolist()
 
-    results = []
-    lines = ["| query | predicted | " + " | ".join(f"#{j + 1}" for j in range(k)) + " |"]
-    lines.append("|---|---|" + "---|" * k)
-    for qi, qf in enumerate(q_files):
-        row: list[dict[str, Any]] = []
-        for j in range(k):
-            gi = int(idx[qi, j])
-            lab = g_lab_model[gi]
-            row.append(
-                {
-                    "path": g_paths[gi],
-                    "distance": float(dist[qi, j]),
-                    "emotion": class_names[lab] if lab >= 0 else None,
-                }
-            )
-        results.append(
-            {"query": str(qf), "predicted_emotion": class_names[pred[qi]], "results": row}
-        )
-        cells = [
-            f"{os.path.basename(r['path'])} ({r['emotion'] + ', ' if r['emotion'] else ''}"
-            f"{r['distance']:.3f})"
-            for r in row
-        ]
-        lines.append(f"| {qf.name} | {class_names[pred[qi]]} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines) + "\n"
-
+    results = _results(q_files, pred, dist, idx, g_paths, g_lab_model, class_names)
+    table = _results_table(results, k)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"checkpoint": str(checkpoint), "gallery": str(gallery), "k": k, "queries": results}
-    (out_dir / "retrieval.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(out_dir / "retrieval.json", doc, indent=2)
     (out_dir / "retrieval.md").write_text(table)
     q_ds = _Files(q_files, transform)
-    q_imgs = [q_ds[i][0] for i in range(len(q_ds))]
-    r_imgs = [[g_ds[int(gi)][0] for gi in idx[qi]] for qi in range(len(q_files))]
     plot_retrieval(
-        q_imgs,
+        [q_ds[i][0] for i in range(len(q_ds))],
         [-1] * len(q_files),
-        r_imgs,
+        [[g_ds[int(gi)][0] for gi in idx[qi]] for qi in range(len(q_files))],
         [[g_lab_model[int(gi)] for gi in idx[qi]] for qi in range(len(q_files))],
         dist.tolist(),
         class_names,
@@ -227,6 +189,45 @@ def retrieve_images(
     )
     doc["table"] = table
     return doc
+
+
+def _results(
+    q_files: Sequence[Path],
+    pred: Sequence[int],
+    dist: torch.Tensor,
+    idx: torch.Tensor,
+    g_paths: Sequence[str],
+    g_labels: Sequence[int],
+    class_names: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Per query: its path, predicted emotion and ``k`` results (path, distance, emotion)."""
+    results = []
+    for qi, qf in enumerate(q_files):
+        row = []
+        for j in range(idx.shape[1]):
+            gi = int(idx[qi, j])
+            lab = g_labels[gi]
+            emotion = class_names[lab] if lab >= 0 else None
+            row.append({"path": g_paths[gi], "distance": float(dist[qi, j]), "emotion": emotion})
+        results.append(
+            {"query": str(qf), "predicted_emotion": class_names[pred[qi]], "results": row}
+        )
+    return results
+
+
+def _results_table(results: Sequence[dict[str, Any]], k: int) -> str:
+    """The markdown table of :func:`_results`: one row per query."""
+    lines = ["| query | predicted | " + " | ".join(f"#{j + 1}" for j in range(k)) + " |"]
+    lines.append("|---|---|" + "---|" * k)
+    for q in results:
+        cells = [
+            f"{os.path.basename(r['path'])} ({r['emotion'] + ', ' if r['emotion'] else ''}"
+            f"{r['distance']:.3f})"
+            for r in q["results"]
+        ]
+        name = Path(q["query"]).name
+        lines.append(f"| {name} | {q['predicted_emotion']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def export_embeddings(
@@ -260,17 +261,11 @@ def export_embeddings(
     Returns:
         ``{"path": out, "num": N, "dim": D}``.
     """
-    from .evaluate import checkpoint_dataset, compute_embeddings, resolve_device
-    from .train import TrainConfig, load_checkpoint, load_model
-    from .transforms import eval_transform
-
     out = Path(out)
     if out.suffix not in (".pt", ".npz", ".npy"):
         raise SentimentMetricError(f"out must end in .pt, .npz or .npy, got {str(out)!r}")
-    ckpt = load_checkpoint(checkpoint)
-    config = TrainConfig.from_dict(ckpt["config"])
-    class_names = list(ckpt["class_names"])
-    dev = resolve_device(device)
+    trained = load_trained(checkpoint, device)
+    config, class_names = trained.config, trained.class_names
     if images:
         files = list_images(images)
         ds: Any = _Files(files, eval_transform(config.image_size))
@@ -286,8 +281,7 @@ def export_embeddings(
             if samples is not None
             else [f"{name}:{split}:{i}" for i in range(len(ds))]
         )
-    model, _ = load_model(ckpt, dev)
-    res = compute_embeddings(model, ds, batch_size=batch_size, device=dev)
+    res = compute_embeddings(trained.model, ds, batch_size=batch_size, device=trained.device)
     emb, labels = res["embeddings"], res["labels"]
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":

@@ -1,0 +1,473 @@
+"""The sentiment constraints as a PML loss: :class:`SentimentConstraintLoss`.
+
+The maths lives in :mod:`sentiment_metric.functional.constraint`; the classes here hold the
+configuration (relations, margins, weighting) and speak pytorch-metric-learning's protocol
+(distances, reducers, ``indices_tuple``, ``ref_emb``/``ref_labels``, embedding regularizers).
+:class:`SentimentConstraints` is the configuration the loss and the miner share. The
+multi-task loss is in :mod:`sentiment_metric.multitask`, cross-batch memory in
+:mod:`sentiment_metric.memory`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import torch
+from pytorch_metric_learning.losses import BaseMetricLossFunction
+from pytorch_metric_learning.reducers import (
+    AvgNonZeroReducer,
+    BaseReducer,
+    DoNothingReducer,
+    MeanReducer,
+    MultipleReducers,
+    PerAnchorReducer,
+    SumReducer,
+)
+from pytorch_metric_learning.utils import common_functions as c_f
+from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
+from torch import Tensor
+
+from ._checks import (
+    check_choice,
+    check_margins,
+    check_metric_batch,
+    check_shape,
+    check_tensor,
+)
+from .distance import SquaredEuclideanDistance
+from .errors import SentimentMetricError
+from .functional.constraint import (
+    SKIP_LEVEL_OPTIONS,
+    WEIGHTINGS,
+    Reduction,
+    SkipLevel,
+    constraint_sums,
+    level_margin,
+    theta_matrix,
+)
+from .functional.triplets import (
+    RankedTriplets,
+    all_ranked_triplets,
+    rank_triplets,
+    triplet_constraint_losses,
+)
+from .wheel import EmotionWheel, LabelRelations, resolve_relations
+
+__all__ = ["SentimentConstraintLoss", "SentimentConstraints"]
+
+_FAST_REDUCTIONS: dict[type, Reduction] = {
+    MeanReducer: "mean",
+    SumReducer: "sum",
+    AvgNonZeroReducer: "avg_nonzero",
+}
+_HALF = (torch.float16, torch.bfloat16)
+
+
+class SentimentConstraints:
+    """The configuration the loss and the miner share: relations, margins and the weighting θ.
+
+    ``margins`` ``(α1, α2)`` is the one source of truth; ``relative_margin`` (``α1``) and
+    ``negative_margin`` (``α2``) read and write it (PML records them). ``theta`` (a float64
+    ``(C, C)`` buffer) and ``level`` (int64) are the buffers the maths reads.
+    """
+
+    relations: LabelRelations
+    level: Tensor
+    theta: Tensor
+    weighting: str | Tensor
+    validate: bool
+    _margins: tuple[float, float]
+
+    def _configure(
+        self,
+        class_names: Sequence[str] | None,
+        relations: LabelRelations | None,
+        wheel: EmotionWheel | None,
+        margins: Sequence[float],
+        weighting: str | Tensor,
+    ) -> None:
+        self.relations = resolve_relations(class_names, relations, wheel)
+        self.margins = margins  # the setter checks it
+        if not isinstance(weighting, Tensor):
+            check_choice(weighting, WEIGHTINGS, "weighting")
+        # float64 keeps 1/dis exact until it meets the distances' dtype
+        theta = theta_matrix(self.relations.dis, weighting, dtype=torch.float64)
+        self.weighting = weighting
+        module = cast(torch.nn.Module, self)  # the classes that use this are nn.Modules
+        module.register_buffer("level", self.relations.level.clone(), persistent=False)
+        module.register_buffer("theta", theta.clone(), persistent=False)
+
+    @property
+    def margins(self) -> tuple[float, float]:
+        """``(α1, α2)``: the relative and the negative margin."""
+        return self._margins
+
+    @margins.setter
+    def margins(self, value: Sequence[float]) -> None:
+        self._margins = check_margins(value)
+
+    @property
+    def relative_margin(self) -> float:
+        """``α1``, the margin between positives and relatives (``margins[0]``)."""
+        return self._margins[0]
+
+    @relative_margin.setter
+    def relative_margin(self, value: float) -> None:
+        self.margins = (value, self._margins[1])
+
+    @property
+    def negative_margin(self) -> float:
+        """``α2``, the margin between relatives and negatives (``margins[1]``)."""
+        return self._margins[1]
+
+    @negative_margin.setter
+    def negative_margin(self, value: float) -> None:
+        self.margins = (self._margins[0], value)
+
+    def _check_batch(self, embeddings: Any, labels: Any, ref_emb: Any, ref_labels: Any) -> Tensor:
+        """The embeddings, labels and reference set a loss or miner is called with."""
+        return check_metric_batch(
+            embeddings,
+            labels,
+            self.relations.num_classes,
+            ref_emb,
+            ref_labels,
+            validate=self.validate,
+        )
+
+    def _weighting_repr(self) -> str:
+        w = self.weighting
+        return f"tensor{tuple(w.shape)}" if isinstance(w, Tensor) else repr(w)
+
+
+def _check_indices_tuple(indices_tuple: Any, name: str = "indices_tuple") -> tuple[Tensor, ...]:
+    if not isinstance(indices_tuple, (tuple, list)) or len(indices_tuple) not in (3, 4):
+        got = (
+            f"a {type(indices_tuple).__name__} of length {len(indices_tuple)}"
+            if isinstance(indices_tuple, (tuple, list))
+            else type(indices_tuple).__name__
+        )
+        raise SentimentMetricError(
+            f"{name} must be PML's 3-tuple (anchor, closer, farther) of index tensors or a "
+            f"4-tuple of pairs (a1, p, a2, n), got {got}"
+        )
+    out = []
+    for i, t in enumerate(indices_tuple):
+        t = check_tensor(t, f"{name}[{i}]")
+        if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
+            raise SentimentMetricError(
+                f"{name}[{i}] must be a 1-D integer index tensor, got shape "
+                f"{tuple(t.shape)} and dtype {t.dtype}"
+            )
+        out.append(t.long())
+    lengths = [len(t) for t in out]
+    ok = (
+        len(set(lengths)) == 1
+        if len(out) == 3
+        else (lengths[0] == lengths[1] and lengths[2] == lengths[3])
+    )
+    if not ok:
+        raise SentimentMetricError(f"{name} holds index tensors of mismatched lengths {lengths}")
+    return tuple(out)
+
+
+class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
+    """The sentiment constraints with wheel-distance weighting (a PML loss).
+
+    .. math::
+
+        E_{sml} = \\sum_{(a,p,r)} [D^*(a,p) - D^*(a,r) + \\alpha_1]_+
+                + \\sum_{(a,r,n)} [D^*(a,r) - D^*(a,n) + \\alpha_2]_+,
+        \\qquad D^*(i,j) = \\theta(y_i, y_j)\\, D(i,j)
+
+    Two sub-losses, ``relative_loss`` (the first sum) and ``negative_loss`` (the second), each
+    reduced by its own copy of the reducer (PML's ``MultipleReducers``) and added.
+
+    **Without** ``indices_tuple`` every ranked triplet of the batch (against ``ref_emb`` when
+    given) is used, exactly, in ``O(B·R)`` memory (see
+    :func:`~sentiment_metric.functional.constraint_sums`). With ``MeanReducer``,
+    ``AvgNonZeroReducer`` (the default, as PML's ``TripletMarginLoss``) or ``SumReducer`` the
+    sub-losses come back already reduced, equal to what those reducers give on the explicit
+    per-triplet losses. Any other reducer (``ThresholdReducer``, ``ClassWeightedReducer``,
+    ``DivisorReducer``, ``DoNothingReducer``, a custom one) gets the explicit per-triplet
+    losses, enumerated in chunks; that needs memory for every triplet and is refused above
+    ``max_explicit_triplets`` (an attribute, default ``2**24``). ``PerAnchorReducer`` is refused
+    (PML's does not reduce triplets).
+
+    **With** a PML 3-tuple ``(a, x, y)`` each tuple is read as ``(anchor, closer, farther)`` by
+    the label levels (``x`` and ``y`` swapped when ``x`` is the farther). Equal-level tuples are
+    dropped. Skip-level tuples (closer at level 0, farther at level 2, as PML's own miners give)
+    are dropped (``skip_level="ignore"``) or checked with margin ``α1 + α2`` in
+    ``negative_loss`` (``"sum_margins"``; in exhaustive mode this adds every skip-level
+    triplet too). A PML 4-tuple of pairs is turned into triplets by PML's
+    ``lmu.convert_to_triplets`` (same-label positives, different-label negatives), then read
+    the same way; it is never read as ``(a, p, r, n)``.
+
+    With ``collect_stats=True`` (a PML keyword) the loss records ``num_relative_triplets``,
+    ``num_negative_triplets``, ``num_skip_level_triplets`` (used or not),
+    ``num_ranked_triplets``, ``num_equal_level_triplets`` (dropped) and
+    ``num_swapped_triplets`` after each call.
+
+    ``forward(..., self_index=)`` (``(B,)`` long, the column of ``ref_emb`` holding each row's
+    own sample, ``-1`` for none) excludes those self-pairs from the exhaustive path, as
+    :class:`SentimentCrossBatchMemory` does against its memory.
+
+    Float16/bfloat16 embeddings are computed in float32; the reduced loss comes back in the
+    embeddings' dtype (PML's ``MultipleReducers`` casts it).
+
+    Args:
+        class_names: the dataset's class names in label order (e.g. ``dataset.classes``).
+        relations: a :class:`~sentiment_metric.LabelRelations` instead of ``class_names``.
+        wheel: the wheel ``class_names`` are read on (default ``MIKELS_WHEEL``).
+        margins: ``(α1, α2)``, both ``>= 0``.
+        weighting: ``"inverse_wheel"`` (``θ = 1/dis``, the paper), ``"none"`` or a ``(C, C)``
+            tensor of positive weights.
+        skip_level: ``"ignore"`` or ``"sum_margins"``.
+        validate: check label ranges and finiteness of the embeddings (reads values).
+        **kwargs: PML's ``distance`` (default ``LpDistance(power=2)``: squared Euclidean of
+            L2-normalised embeddings), ``reducer``, ``embedding_regularizer``,
+            ``collect_stats``...
+
+    Shapes:
+        ``forward(embeddings (B, D), labels (B,), indices_tuple=None, ref_emb (R, D)=None,
+        ref_labels (R,)=None, *, self_index (B,)=None) -> ()``
+
+    Example:
+        >>> import torch
+        >>> import sentiment_metric as sm
+        >>> loss_fn = sm.SentimentConstraintLoss(class_names=sm.MIKELS_WHEEL.emotions)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> emb = torch.randn(32, 16, generator=g, requires_grad=True)
+        >>> labels = torch.arange(32) % 8
+        >>> loss = loss_fn(emb, labels)
+        >>> loss.backward()
+        >>> loss.shape, bool(loss > 0), emb.grad.shape
+        (torch.Size([]), True, torch.Size([32, 16]))
+    """
+
+    max_explicit_triplets: int = 1 << 24
+
+    def __init__(
+        self,
+        class_names: Sequence[str] | None = None,
+        relations: LabelRelations | None = None,
+        wheel: EmotionWheel | None = None,
+        margins: Sequence[float] = (0.2, 0.1),
+        weighting: str | Tensor = "inverse_wheel",
+        skip_level: SkipLevel = "ignore",
+        validate: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        check_choice(skip_level, SKIP_LEVEL_OPTIONS, "skip_level")
+        super().__init__(**kwargs)
+        self._configure(class_names, relations, wheel, margins, weighting)
+        self.skip_level: SkipLevel = skip_level
+        self.validate = bool(validate)
+        self.add_to_recordable_attributes(
+            list_of_names=["relative_margin", "negative_margin"], is_stat=False
+        )
+        self.add_to_recordable_attributes(
+            list_of_names=[
+                "num_relative_triplets",
+                "num_negative_triplets",
+                "num_skip_level_triplets",
+                "num_ranked_triplets",
+                "num_equal_level_triplets",
+                "num_swapped_triplets",
+            ],
+            is_stat=True,
+        )
+        for name, reducer in self._sub_loss_reducers().items():
+            if isinstance(reducer, PerAnchorReducer):
+                raise SentimentMetricError(
+                    f"reducer for {name!r} is a PerAnchorReducer, which PML does not support "
+                    "for triplet losses; use MeanReducer, AvgNonZeroReducer or SumReducer "
+                    "(exact, fast) or any other triplet reducer"
+                )
+
+    def _sub_loss_names(self) -> list[str]:
+        return ["relative_loss", "negative_loss"]
+
+    def get_default_distance(self) -> SquaredEuclideanDistance:
+        return SquaredEuclideanDistance()
+
+    def get_default_reducer(self) -> BaseReducer:
+        return AvgNonZeroReducer()
+
+    def _sub_loss_reducers(self) -> dict[str, BaseReducer | None]:
+        """The reducer each sub-loss will meet (``None``: no reduction at all)."""
+        names = self._sub_loss_names()
+        red = self.reducer
+        if isinstance(red, DoNothingReducer):
+            return {n: None for n in names}
+        if isinstance(red, MultipleReducers):
+            return {n: red.reducers[n] if n in red.reducers else red.default_reducer for n in names}
+        return {n: red for n in names}
+
+    def forward(
+        self,
+        embeddings: Tensor,
+        labels: Tensor | None = None,
+        indices_tuple: Any = None,
+        ref_emb: Tensor | None = None,
+        ref_labels: Tensor | None = None,
+        *,
+        self_index: Tensor | None = None,
+    ) -> Any:
+        """Check the inputs (raising :class:`SentimentMetricError`), then PML's steps.
+
+        PML's ``BaseMetricLossFunction.forward`` (reset the stats, set the reference set,
+        compute, add the embedding regularizer, reduce), with ``self_index`` handed on.
+        """
+        embeddings = self._check_batch(embeddings, labels, ref_emb, ref_labels)
+        if indices_tuple is not None:
+            indices_tuple = _check_indices_tuple(indices_tuple)
+        if self_index is not None:
+            self_index = check_shape(self_index, (embeddings.shape[0],), "self_index")
+        self.reset_stats()
+        labels = c_f.to_device(labels, embeddings)
+        ref_emb, ref_labels = c_f.set_ref_emb(embeddings, labels, ref_emb, ref_labels)
+        loss_dict = self._compute(
+            embeddings, cast(Tensor, labels), indices_tuple, ref_emb, ref_labels, self_index
+        )
+        self.add_embedding_regularization_to_loss_dict(loss_dict, embeddings)
+        return self.reducer(loss_dict, embeddings, labels)
+
+    def compute_loss(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        indices_tuple: Any,
+        ref_emb: Tensor,
+        ref_labels: Tensor,
+    ) -> dict[str, Any]:
+        """PML's hook: the sub-losses, no self-pairs but the batch's own (see ``forward``)."""
+        return self._compute(embeddings, labels, indices_tuple, ref_emb, ref_labels, None)
+
+    def _compute(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        indices_tuple: Any,
+        ref_emb: Tensor,
+        ref_labels: Tensor,
+        self_index: Tensor | None,
+    ) -> dict[str, Any]:
+        is_self = ref_emb is embeddings
+        emb = embeddings.float() if embeddings.dtype in _HALF else embeddings
+        ref = emb if is_self else (ref_emb.float() if ref_emb.dtype in _HALF else ref_emb)
+        mat = self.distance(emb, None if is_self else ref)  # normalise once when ref is emb
+        level = self.level.to(labels.device)
+        if indices_tuple is None:
+            rl = None if (is_self and self_index is None) else ref_labels
+            return self._exhaustive(mat, labels, rl, level, self_index)
+        if len(indices_tuple) == 4:
+            indices_tuple = lmu.convert_to_triplets(indices_tuple, labels, ref_labels)
+        a, x, y = (t.to(labels.device) for t in indices_tuple)
+        t = rank_triplets(labels, level, a, x, y, ref_labels)
+        return self._given(mat, labels, ref_labels, t)
+
+    def _exhaustive(
+        self,
+        mat: Tensor,
+        labels: Tensor,
+        ref_labels: Tensor | None,
+        level: Tensor,
+        self_index: Tensor | None,
+    ) -> dict[str, Any]:
+        """Every ranked triplet: exact sums for the fast reducers, else enumerated."""
+        reducers = self._sub_loss_reducers()
+        rel_kind, neg_kind = (
+            _FAST_REDUCTIONS.get(type(r)) if r is not None else None for r in reducers.values()
+        )
+        if rel_kind is None or neg_kind is None:
+            t = all_ranked_triplets(
+                labels,
+                level,
+                ref_labels=ref_labels,
+                self_index=self_index,
+                include_skip_level=self.skip_level == "sum_margins",
+                max_triplets=self.max_explicit_triplets,
+            )
+            return self._given(mat, labels, ref_labels, t)
+        s = constraint_sums(
+            mat,
+            labels,
+            level,
+            ref_labels=ref_labels,
+            theta=self.theta.to(device=mat.device, dtype=mat.dtype),
+            margins=self.margins,
+            inverted=bool(self.distance.is_inverted),
+            self_index=self_index,
+            skip_level=self.skip_level,
+            validate=False,
+        )
+        if self.collect_stats:
+            self._set_stats(int(s.relative_count), int(s.negative_count), 0, 0, 0)
+        values = s.reduce((rel_kind, neg_kind))
+        return {
+            name: {"losses": v, "indices": None, "reduction_type": "already_reduced"}
+            for name, v in zip(self._sub_loss_names(), values)
+        }
+
+    def _given(
+        self, mat: Tensor, labels: Tensor, ref_labels: Tensor | None, t: RankedTriplets
+    ) -> dict[str, Any]:
+        """The explicit triplets ``t``: per-triplet losses, each sub-loss its own."""
+        lc, lf = t.closer_level, t.farther_level
+        rel = (lc == 0) & (lf == 1)
+        neg = (lc == 1) & (lf == 2)
+        skip = (lc == 0) & (lf == 2)
+        # every tuple's margin, from the one rule: α1 (relative), α2 (negative), α1 + α2
+        # (skip-level, when summed into the negative sub-loss)
+        margin = torch.full(lc.shape, level_margin(1, 2, self.margins), dtype=mat.dtype)
+        margin = margin.to(mat.device).masked_fill_(rel, level_margin(0, 1, self.margins))
+        second = neg
+        if self.skip_level == "sum_margins":
+            second = neg | skip
+            margin.masked_fill_(skip, level_margin(0, 2, self.margins))
+        if self.collect_stats:
+            n_equal, n_swap = int((lc == lf).sum()), int((t.swapped & (lc != lf)).sum())
+            self._set_stats(int(rel.sum()), int(neg.sum()), int(skip.sum()), n_equal, n_swap)
+        # the hinge of every tuple at once (one gather, one backward), then each sub-loss
+        # selects its own (the others get no gradient)
+        losses = triplet_constraint_losses(
+            mat,
+            labels,
+            t.anchor,
+            t.closer,
+            t.farther,
+            margin,
+            ref_labels=ref_labels,
+            theta=self.theta.to(device=mat.device, dtype=mat.dtype),
+            inverted=bool(self.distance.is_inverted),
+        )
+        out: dict[str, Any] = {}
+        for name, mask in zip(self._sub_loss_names(), (rel, second)):
+            sel = mask.nonzero().squeeze(1)
+            if sel.shape[0] == 0:
+                out[name] = self.zero_loss()
+                continue
+            idx = tuple(x.index_select(0, sel) for x in (t.anchor, t.closer, t.farther))
+            out[name] = {
+                "losses": losses.index_select(0, sel),
+                "indices": idx,
+                "reduction_type": "triplet",
+            }
+        return out
+
+    def _set_stats(self, n_rel: int, n_neg: int, n_skip: int, n_equal: int, n_swap: int) -> None:
+        self.num_relative_triplets = n_rel
+        self.num_negative_triplets = n_neg
+        self.num_skip_level_triplets = n_skip
+        self.num_ranked_triplets = n_rel + n_neg
+        self.num_equal_level_triplets = n_equal
+        self.num_swapped_triplets = n_swap
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.relations.num_classes}, margins={self.margins}, "
+            f"weighting={self._weighting_repr()}, skip_level={self.skip_level!r}, "
+            f"validate={self.validate}"
+        )

@@ -1,0 +1,102 @@
+"""Classification measures read on the wheel: polarity accuracy, error distance, wheel order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ...errors import SentimentMetricError
+
+__all__ = ["mean_wheel_distance_of_errors", "polarity_accuracy", "wheel_order"]
+
+
+def wheel_order(
+    class_names: Sequence[str] | None,
+    groups: torch.Tensor,
+    wheel_index: Callable[[str], int] | None = None,
+) -> list[int]:
+    """Class indices in wheel order, for confusion matrices.
+
+    With ``wheel_index`` (a name -> position function, e.g. ``EmotionWheel.index``) and class
+    names all on the wheel, the classes are sorted by their position around the wheel.
+    Otherwise they are sorted by polarity group, then by label.
+
+    Args:
+        class_names: ``C`` names in label order, or ``None``.
+        groups: ``(C,)`` group (polarity) id of each class.
+        wheel_index: the wheel's name -> position map, or ``None``.
+
+    Returns:
+        A permutation of ``range(C)``.
+
+    Example:
+        >>> import torch, sentiment_metric as sm
+        >>> names = ["amusement", "anger", "awe", "contentment"]
+        >>> sm.functional.wheel_order(names, torch.tensor([0, 1, 0, 0]), sm.MIKELS_WHEEL.index)
+        [0, 3, 2, 1]
+    """
+    c = int(groups.numel())
+    if class_names is not None and wheel_index is not None:
+        try:
+            pos = [wheel_index(n) for n in class_names]
+        except (SentimentMetricError, KeyError):
+            pos = None
+        if pos is not None:
+            return sorted(range(c), key=lambda i: pos[i])
+    g = groups.tolist()
+    return sorted(range(c), key=lambda i: (g[i], i))
+
+
+def polarity_accuracy(preds: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> float:
+    """Share of predictions on the right side of the wheel (the label's polarity).
+
+    .. math::
+
+        \\mathrm{acc}_{pol} = \\frac{1}{B} \\sum_{i=1}^{B} [g(\\hat y_i) = g(y_i)]
+
+    Args:
+        preds: ``(B,)`` predicted class indices.
+        labels: ``(B,)`` true class indices.
+        groups: ``(C,)`` polarity id of each class.
+
+    Example:
+        >>> import torch, sentiment_metric as sm
+        >>> g = torch.tensor([0, 0, 1, 1])
+        >>> sm.functional.polarity_accuracy(torch.tensor([1, 2, 3]), torch.tensor([0, 0, 3]), g)
+        0.6666666666666666
+    """
+    groups = groups.to(preds.device)
+    return float((groups[preds] == groups[labels]).double().mean())
+
+
+def mean_wheel_distance_of_errors(
+    preds: torch.Tensor, labels: torch.Tensor, dis: torch.Tensor
+) -> float | None:
+    """Mean wheel distance ``dis − 1`` (steps) between wrong predictions and their labels.
+
+    .. math::
+
+        \\bar d_{err} = \\frac{1}{|E|} \\sum_{i \\in E} (\\mathrm{dis}(\\hat y_i, y_i) - 1),
+        \\qquad E = \\{i : \\hat y_i \\ne y_i\\}
+
+    Args:
+        preds: ``(B,)`` predicted class indices.
+        labels: ``(B,)`` true class indices.
+        dis: ``(C, C)`` wheel distances.
+
+    Returns:
+        The mean, or ``None`` when there is no mistake.
+
+    Example:
+        >>> import torch, sentiment_metric as sm
+        >>> rel = sm.MIKELS_WHEEL.relations(["amusement", "awe", "fear"])
+        >>> sm.functional.mean_wheel_distance_of_errors(
+        ...     torch.tensor([1, 2, 0]), torch.tensor([0, 0, 0]), rel.dis)
+        3.0
+    """
+    wrong = preds != labels
+    if not bool(wrong.any()):
+        return None
+    d = dis.to(device=preds.device, dtype=torch.float64)[preds[wrong], labels[wrong]] - 1.0
+    return float(d.mean())

@@ -1,0 +1,354 @@
+"""The evaluation engine: every asked measure in one chunked pass over the queries.
+
+Each chunk of queries is scored against every reference, ranked only as deep as the asked
+measures need (:meth:`Measure.ranking_depth`) and reduced at once to per-query values by each
+:class:`~sentiment_metric.functional.retrieval.Measure`'s function, so an ``N × N`` evaluation
+never materialises ``N × N``. A query with ``R_q = 0`` ("lone": its label is absent from the
+candidates) gets NaN and is left out of the means, as pytorch-metric-learning does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+import torch
+
+from ..._checks import check_embeddings, check_labels
+from ...errors import SentimentMetricError
+from .knn import (
+    Distance,
+    KnnFn,
+    Scorer,
+    auto_chunk,
+    check_distance,
+    check_k,
+    check_query_prefix,
+    check_same_dim,
+    external_rank,
+    rank_chunk,
+)
+from .ranking import MeasureInputs, Ranking
+from .registry import MEASURES, Measure, measure
+from .wheel_measures import wheel_relevance
+
+if TYPE_CHECKING:
+    from ...wheel import LabelRelations
+
+__all__ = [
+    "KSpec",
+    "per_query_retrieval_metrics",
+    "resolve_k",
+    "resolve_reference",
+    "retrieval_metrics",
+]
+
+KSpec = int | Literal["max_bin_count"] | None
+T = TypeVar("T")
+
+
+def resolve_k(k: KSpec, max_bin_count: int, n_cand: int) -> int:
+    """The integer depth for PML's ``k`` (``int``, ``None`` = all, ``"max_bin_count"``).
+
+    Example:
+        >>> from sentiment_metric.functional.retrieval import resolve_k
+        >>> resolve_k(None, 4, 9), resolve_k("max_bin_count", 4, 9), resolve_k(3, 4, 9)
+        (9, 4, 3)
+    """
+    if k is None:
+        return n_cand
+    if k == "max_bin_count":
+        return max(1, min(max_bin_count, n_cand))
+    return check_k(k, n_cand, "k")
+
+
+def resolve_reference(
+    query: T,
+    query_labels: T,
+    reference: T | None,
+    reference_labels: T | None,
+    ref_includes_query: bool,
+) -> tuple[T, T, bool]:
+    """``(reference, reference_labels, ref_includes_query)``: without a reference, the
+    queries themselves (PML's rule), each query left out of its own results.
+
+    Example:
+        >>> from sentiment_metric.functional.retrieval import resolve_reference
+        >>> resolve_reference([1.0], [0], None, None, False)
+        ([1.0], [0], True)
+    """
+    if reference is None:
+        if reference_labels is not None:
+            raise SentimentMetricError("reference_labels given without reference")
+        return query, query_labels, True
+    if reference_labels is None:
+        raise SentimentMetricError("reference given without reference_labels")
+    return reference, reference_labels, ref_includes_query
+
+
+def per_query_retrieval_metrics(
+    query: torch.Tensor,
+    query_labels: torch.Tensor,
+    reference: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    *,
+    relations: LabelRelations | None = None,
+    metrics: Iterable[str] | None = None,
+    k: KSpec = 10,
+    ref_includes_query: bool = False,
+    distance: Distance = "euclidean",
+    knn_fn: KnnFn | None = None,
+    chunk_size: int | None = None,
+    validate: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Per-query retrieval measures in one chunked pass over the queries.
+
+    Each chunk is ranked only as deep as the asked measures need (``k``; ``R_q`` for
+    R-precision, first tier and MAP@R; ``2 R_q`` for the second tier; ``K(q)`` for ANMRR):
+    memory stays at ``O(chunk · N)``, never ``O(M · N)``. The measures are the entries of
+    :data:`~sentiment_metric.functional.retrieval.MEASURES` (each names the function with its
+    formula) and ``precision_at_<n>`` (:func:`precision_at_k`); ``anmrr`` is per query the
+    NMRR of :func:`nmrr` (the mean is ANMRR), ``GTM`` the largest ``R_q`` over the queries.
+
+    .. math::
+
+        \\bar m = \\frac{1}{|\\{q : R_q > 0\\}|} \\sum_{q : R_q > 0} m(q)
+
+    Args:
+        query: ``(M, D)`` query embeddings.
+        query_labels: ``(M,)`` integer labels.
+        reference: ``(N, D)`` reference embeddings; ``None``: the queries themselves (and
+            ``ref_includes_query`` is set).
+        reference_labels: ``(N,)`` integer labels.
+        relations: the :class:`~sentiment_metric.LabelRelations`; needed by the wheel
+            measures (polarity, nDCG, wheel distance).
+        metrics: names to compute (default :data:`RETRIEVAL_METRICS`).
+        k: depth of the ``*_at_k`` measures, of ``mean_average_precision`` and
+            ``mean_reciprocal_rank``: an int, ``None`` (all references) or
+            ``"max_bin_count"`` (the largest ``R_q``), as in PML.
+        ref_includes_query: the first ``M`` references are the queries; query ``i`` never
+            retrieves reference ``i``.
+        distance: ``"euclidean"`` (default; the ranking of faiss ``IndexFlatL2``),
+            ``"cosine"`` or a callable ``(q (b, D), ref (N, D)) -> (b, N)`` distances.
+        knn_fn: optional PML-style kNN callable ``(query, k, reference, ref_includes_query) ->
+            (distances, indices)`` used instead of the built-in torch ranking (e.g. faiss);
+            it is called per chunk with ``ref_includes_query=False`` and the query itself is
+            removed here.
+        chunk_size: queries per chunk (default: about 96 MB of working memory).
+        validate: check values (finite embeddings, labels in range).
+
+    Returns:
+        name -> ``(M,)`` float64 tensor on the query's device; NaN for queries whose label is
+        absent from the candidates (``R_q = 0``).
+
+    Example:
+        >>> import torch, sentiment_metric as sm
+        >>> rel = sm.MIKELS_WHEEL.relations(["amusement", "awe", "fear"])
+        >>> x = torch.tensor([[0.0], [0.1], [1.0], [1.1], [5.0], [5.1]])
+        >>> y = torch.tensor([0, 0, 1, 1, 2, 2])
+        >>> out = sm.functional.per_query_retrieval_metrics(
+        ...     x, y, relations=rel, k=1, metrics=["precision_at_1", "anmrr"])
+        >>> out["precision_at_1"].tolist(), out["anmrr"].tolist()
+        ([1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    """
+    ref, ref_labels, ref_includes_query = resolve_reference(
+        query, query_labels, reference, reference_labels, ref_includes_query
+    )
+    measures = [measure(n) for n in (MEASURES if metrics is None else metrics)]
+    query, query_labels, ref, ref_labels = _checked_inputs(
+        query, query_labels, ref, ref_labels, relations, validate
+    )
+    check_distance(distance)
+    _check_relations(measures, relations)
+    plan = _plan(query_labels, ref_labels, measures, relations, k, ref_includes_query)
+    out = {m.name: torch.full_like(query_labels, math.nan, dtype=torch.float64) for m in measures}
+    if plan is not None:
+        scorer = Scorer(ref.to(query.device), distance)
+        _evaluate(out, measures, plan, scorer, query, query_labels, ref_labels, knn_fn, chunk_size)
+    return out
+
+
+def _checked_inputs(
+    query: torch.Tensor,
+    query_labels: torch.Tensor,
+    reference: torch.Tensor,
+    reference_labels: torch.Tensor,
+    relations: LabelRelations | None,
+    validate: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The embeddings checked, the labels checked and moved to the query's device."""
+    num_classes = relations.num_classes if relations is not None else None
+    query = check_embeddings(query, "query", validate=validate)
+    reference = check_embeddings(reference, "reference", validate=validate)
+    check_same_dim(query, reference)
+    query_labels, reference_labels = (
+        check_labels(
+            lab,
+            num_classes,
+            length=emb.shape[0],
+            name=f"{length_name}_labels",
+            length_name=length_name,
+            validate=validate,
+        ).to(query.device)
+        for lab, emb, length_name in (
+            (query_labels, query, "query"),
+            (reference_labels, reference, "reference"),
+        )
+    )
+    return query, query_labels, reference, reference_labels
+
+
+def _check_relations(measures: Sequence[Measure], relations: LabelRelations | None) -> None:
+    need = sorted({m.name for m in measures if m.needs_relations})
+    if relations is None and need:
+        raise SentimentMetricError(f"relations= is needed for {need}")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the whole evaluation shares: ``R_q``, the depths, the wheel's matrices."""
+
+    ref_includes_query: bool
+    num_relevant: torch.Tensor  # (M,) R_q
+    valid: torch.Tensor  # (M,) R_q > 0
+    max_relevant: int  # GTM
+    k: int  # PML's k resolved
+    depth: int  # the ranking depth every asked measure is computed from
+    candidate_counts: torch.Tensor  # (C, C): row = query label, candidates per class
+    groups: torch.Tensor | None
+    dis: torch.Tensor | None
+    relevance: torch.Tensor | None
+
+
+def _plan(
+    query_labels: torch.Tensor,
+    reference_labels: torch.Tensor,
+    measures: Sequence[Measure],
+    relations: LabelRelations | None,
+    k: KSpec,
+    ref_includes_query: bool,
+) -> _Plan | None:
+    """The evaluation's plan; ``None`` when no query has a relevant reference (all NaN)."""
+    m, n = query_labels.shape[0], reference_labels.shape[0]
+    if ref_includes_query:
+        check_query_prefix(m, n)
+    c = relations.num_classes if relations is not None else None
+    if c is None:
+        c = int(max(int(query_labels.max()), int(reference_labels.max()))) + 1
+    ref_counts = torch.bincount(reference_labels, minlength=c)[:c]
+    num_rel = (ref_counts[query_labels] - int(ref_includes_query)).clamp(min=0)
+    valid = num_rel > 0
+    max_r = int(num_rel.max()) if bool(valid.any()) else 0
+    n_cand = n - int(ref_includes_query)
+    if n_cand < 1:
+        raise SentimentMetricError(
+            "the reference set has no candidate besides the queries themselves; nothing to retrieve"
+        )
+    num_k = resolve_k(k, max_r, n_cand)
+    for ms in measures:
+        if isinstance(ms.depth, int):
+            check_k(ms.depth, n_cand, ms.name)
+    if max_r == 0 or m == 0:
+        return None
+    depth = max([1, *(ms.ranking_depth(num_k, max_r, n_cand) for ms in measures)])
+    cand = ref_counts[None, :].expand(c, -1).clone()
+    if ref_includes_query:
+        cand -= torch.eye(c, dtype=cand.dtype, device=cand.device)
+    device = query_labels.device
+    return _Plan(
+        ref_includes_query=ref_includes_query,
+        num_relevant=num_rel,
+        valid=valid,
+        max_relevant=max_r,
+        k=num_k,
+        depth=min(depth, n_cand),
+        candidate_counts=cand.clamp(min=0),
+        groups=None if relations is None else relations.groups.to(device),
+        dis=None if relations is None else relations.dis.to(device, torch.float64),
+        relevance=(
+            None
+            if relations is None
+            else wheel_relevance(relations.level, relations.dis).to(device)
+        ),
+    )
+
+
+def _evaluate(
+    out: dict[str, torch.Tensor],
+    measures: Sequence[Measure],
+    plan: _Plan,
+    scorer: Scorer,
+    query: torch.Tensor,
+    query_labels: torch.Tensor,
+    reference_labels: torch.Tensor,
+    knn_fn: KnnFn | None,
+    chunk_size: int | None,
+) -> None:
+    """Fill ``out`` chunk by chunk: rank each chunk to ``plan.depth``, apply each measure."""
+    m = query.shape[0]
+    cs = chunk_size or auto_chunk(reference_labels.shape[0], plan.depth, m)
+    with torch.no_grad():
+        for s in range(0, m, cs):
+            e = min(m, s + cs)
+            q = scorer.prepare(query[s:e])
+            self_index = torch.arange(s, e, device=q.device) if plan.ref_includes_query else None
+            if knn_fn is None:
+                _, idx = rank_chunk(scorer(q), plan.depth, self_index)
+            else:
+                idx = external_rank(knn_fn, q, scorer.reference, plan.depth, self_index)
+            ql = query_labels[s:e]
+            ranking = Ranking(reference_labels[idx], ql)
+            inputs = MeasureInputs(
+                num_relevant=plan.num_relevant[s:e],
+                k=plan.k,
+                gtm=plan.max_relevant,
+                candidate_counts=plan.candidate_counts[ql],
+                groups=plan.groups,
+                dis=plan.dis,
+                relevance=plan.relevance,
+            )
+            ok = plan.valid[s:e]
+            for ms in measures:
+                v = ms.fn(ranking, inputs)
+                out[ms.name][s:e] = torch.where(ok, v, torch.full_like(v, math.nan))
+
+
+def retrieval_metrics(
+    query: torch.Tensor,
+    query_labels: torch.Tensor,
+    reference: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    **kwargs: object,
+) -> dict[str, float]:
+    """Mean retrieval measures over the queries whose label has relevant references.
+
+    The same arguments as :func:`per_query_retrieval_metrics`; each per-query measure is
+    averaged over the queries with ``R_q > 0`` (NaN when there is none).
+
+    .. math::
+
+        \\bar m = \\frac{1}{|\\{q : R_q > 0\\}|} \\sum_{q : R_q > 0} m(q)
+
+    Example:
+        >>> import torch, sentiment_metric as sm
+        >>> rel = sm.MIKELS_WHEEL.relations(["amusement", "awe", "fear"])
+        >>> x = torch.tensor([[0.0], [0.1], [5.0], [1.0], [1.1], [5.1]])
+        >>> y = torch.tensor([0, 0, 1, 1, 2, 2])
+        >>> out = sm.functional.retrieval_metrics(x, y, relations=rel, k=1)
+        >>> round(out["precision_at_1"], 4), round(out["mean_wheel_distance_at_k"], 4)
+        (0.3333, 1.3333)
+    """
+    per_query = per_query_retrieval_metrics(
+        query,
+        query_labels,
+        reference,
+        reference_labels,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    res = {}
+    for name, v in per_query.items():
+        ok = ~torch.isnan(v)
+        res[name] = float(v[ok].mean()) if bool(ok.any()) else math.nan
+    return res

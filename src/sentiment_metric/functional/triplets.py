@@ -1,0 +1,243 @@
+"""Explicit ranked triplets ``(anchor, closer, farther)``: read, listed, and their hinges.
+
+A ranked triplet has ``level(anchor, closer) < level(anchor, farther)`` (0 same emotion, 1 same
+polarity, 2 opposite polarity). :func:`rank_triplets` reads any PML 3-tuple this way;
+:func:`all_ranked_triplets` enumerates every one of a batch (the loss's explicit path for
+custom reducers, and the miner's ``"all"`` strategy); :func:`triplet_constraint_losses` gives
+the hinge of each.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .._checks import check_tensor
+from ..errors import SentimentMetricError
+from .constraint import pair_levels, weighted_distances
+
+__all__ = [
+    "RankedTriplets",
+    "all_ranked_triplets",
+    "rank_triplets",
+    "triplet_constraint_losses",
+]
+
+_ENUM_ELEMENTS = 1 << 24  # (anchor, ref, ref) mask entries per chunk when enumerating triplets
+
+
+class RankedTriplets(NamedTuple):
+    """Triplets read as ``(anchor, closer, farther)`` by their label levels.
+
+    All fields are ``(T,)`` tensors: ``anchor``, ``closer``, ``farther`` (long),
+    ``closer_level`` and ``farther_level`` (long), and ``swapped`` (bool: the given tuple had
+    the farther sample in the middle).
+    """
+
+    anchor: Tensor
+    closer: Tensor
+    farther: Tensor
+    closer_level: Tensor
+    farther_level: Tensor
+    swapped: Tensor
+
+
+def rank_triplets(
+    labels: Tensor,
+    level: Tensor,
+    anchors: Tensor,
+    x: Tensor,
+    y: Tensor,
+    ref_labels: Tensor | None = None,
+) -> RankedTriplets:
+    """Read PML 3-tuples ``(a, x, y)`` as ``(anchor, closer, farther)`` by label levels.
+
+    The sample of lower level to the anchor is the closer one (``x`` and ``y`` are swapped
+    when ``level(a, x) > level(a, y)``). Nothing is dropped here: the caller decides what to do
+    with equal-level (``closer_level == farther_level``) and skip-level (``0`` and ``2``)
+    tuples.
+
+    Args:
+        labels: ``(B,)`` class indices of the batch (``anchors`` index it).
+        level: ``(C, C)`` level matrix.
+        anchors, x, y: ``(T,)`` indices; ``x`` and ``y`` index the reference set.
+        ref_labels: ``(R,)`` class indices of the reference set; ``None``: ``labels``.
+
+    Returns:
+        :class:`RankedTriplets`.
+
+    Example:
+        >>> import torch
+        >>> level = torch.tensor([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
+        >>> t = rank_triplets(torch.tensor([0, 0, 1]), level, torch.tensor([0]),
+        ...                   torch.tensor([2]), torch.tensor([1]))
+        >>> t.closer.tolist(), t.farther.tolist(), t.swapped.tolist()
+        ([1], [2], [True])
+    """
+    if ref_labels is None:
+        ref_labels = labels
+    lvl = level.to(device=labels.device, dtype=torch.long)
+    # both levels in one gather from the flat (C, C) matrix
+    ya = labels[anchors] * lvl.shape[1]
+    lx, ly = lvl.reshape(-1)[torch.stack([ya + ref_labels[x], ya + ref_labels[y]])]
+    swapped = lx > ly
+    closer = torch.where(swapped, y, x)
+    farther = torch.where(swapped, x, y)
+    return RankedTriplets(
+        anchors, closer, farther, torch.minimum(lx, ly), torch.maximum(lx, ly), swapped
+    )
+
+
+def all_ranked_triplets(
+    labels: Tensor,
+    level: Tensor,
+    *,
+    ref_labels: Tensor | None = None,
+    self_index: Tensor | None = None,
+    include_skip_level: bool = False,
+    max_triplets: int | None = None,
+) -> RankedTriplets:
+    """Every ranked triplet, enumerated explicitly in chunks of anchors.
+
+    The relative-level triplets (levels 0 → 1) come first, then the negative-level ones
+    (1 → 2), then (with ``include_skip_level``) the skip-level ones (0 → 2). The output holds
+    one entry per triplet, so its size grows like the number of triplets (about ``B·R²``):
+    this is for small batches, tests and reducers that need per-triplet values; the chunks
+    only bound the temporary masks (about ``2**24`` entries each).
+
+    Args:
+        labels: ``(B,)``; ``ref_labels``: ``(R,)`` or ``None`` (the batch itself).
+        level: ``(C, C)`` level matrix.
+        self_index: see :func:`pair_levels`.
+        include_skip_level: also give the ``(0, 2)`` triplets.
+        max_triplets: raise :class:`SentimentMetricError` (before allocating) when there are
+            more triplets than this.
+
+    Returns:
+        :class:`RankedTriplets` (``swapped`` all ``False``).
+
+    Example:
+        >>> import torch
+        >>> level = torch.tensor([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
+        >>> t = all_ranked_triplets(torch.tensor([0, 0, 1, 2]), level)
+        >>> len(t.anchor), t.closer_level.tolist().count(0)
+        (6, 2)
+    """
+    labels = check_tensor(labels, "labels")
+    lev = pair_levels(labels, level, ref_labels, self_index)
+    kinds = [(0, 1), (1, 2)] + ([(0, 2)] if include_skip_level else [])
+    cnt = {k: (lev == k).sum(dim=1).to(torch.float64) for k in (0, 1, 2)}
+    total = int(sum(float((cnt[kc] * cnt[kf]).sum()) for kc, kf in kinds))
+    if max_triplets is not None and total > max_triplets:
+        raise SentimentMetricError(
+            f"enumerating every ranked triplet would give {total} triplets, more than "
+            f"max_triplets={max_triplets}; use the exact fast path (MeanReducer, "
+            "AvgNonZeroReducer or SumReducer) or a miner"
+        )
+    b, r = lev.shape
+    step = max(1, _ENUM_ELEMENTS // max(r * r, 1))
+    out: list[list[Tensor]] = [[], [], [], [], []]
+    for kc, kf in kinds:
+        for r0 in range(0, b, step):
+            lc = lev[r0 : r0 + step]
+            mask = (lc == kc).unsqueeze(2) & (lc == kf).unsqueeze(1)
+            a, c, f = torch.nonzero(mask, as_tuple=True)
+            out[0].append(a + r0)
+            out[1].append(c)
+            out[2].append(f)
+            out[3].append(torch.full_like(a, kc))
+            out[4].append(torch.full_like(a, kf))
+    dev = labels.device
+    cat = [torch.cat(x) if x else torch.zeros(0, dtype=torch.long, device=dev) for x in out]
+    return RankedTriplets(
+        cat[0], cat[1], cat[2], cat[3], cat[4], torch.zeros_like(cat[0], dtype=torch.bool)
+    )
+
+
+def triplet_constraint_losses(
+    dist: Tensor,
+    labels: Tensor,
+    anchors: Tensor,
+    closers: Tensor,
+    farthers: Tensor,
+    margins: float | Tensor,
+    *,
+    ref_labels: Tensor | None = None,
+    theta: Tensor | None = None,
+    inverted: bool = False,
+    offset: Tensor | None = None,
+) -> Tensor:
+    """Per-triplet hinge losses for explicit ``(anchor, closer, farther)`` indices.
+
+    .. math::
+
+        \\ell_t = [\\,q(a_t, c_t) - q(a_t, f_t) + \\alpha_t\\,]_+
+
+    with ``q`` of :func:`~sentiment_metric.functional.weighted_distances` (``θ·D`` for a
+    distance, ``θ·(1 - S)`` for a similarity, minus the wheel-margin ``offset``): with ``θ = 1``
+    and no offset, PML's ``relu(margin(D(a,c), D(a,f)) + α)``.
+
+    Args:
+        dist: ``(B, R)`` distances (similarities if ``inverted``).
+        labels: ``(B,)``; ``ref_labels``: ``(R,)`` or ``None`` for ``labels``.
+        anchors, closers, farthers: ``(T,)`` long indices (anchors into rows, the others
+            into columns of ``dist``).
+        margins: one margin for all or a ``(T,)`` tensor of per-triplet margins.
+        theta: ``(C, C)`` weights or ``None``.
+        inverted: ``dist`` is a similarity.
+        offset: ``(C, C)`` offset (wheel margins) or ``None``.
+
+    Returns:
+        ``(T,)`` losses in the dtype of ``dist``.
+
+    Example:
+        >>> import torch
+        >>> d = torch.tensor([[0.0, 0.5, 0.4]])
+        >>> triplet_constraint_losses(d, torch.tensor([0]), torch.tensor([0]), torch.tensor([1]),
+        ...     torch.tensor([2]), 0.2, ref_labels=torch.tensor([0, 0, 1])).tolist()
+        [0.30000001192092896]
+    """
+    if ref_labels is None:
+        ref_labels = labels
+    if isinstance(margins, Tensor):
+        margins = margins.to(device=dist.device, dtype=dist.dtype)
+    b, r = dist.shape
+    n = anchors.shape[0]
+    in_range = n > 0
+    if in_range:
+        ends = torch.stack([e for x in (anchors, closers, farthers) for e in torch.aminmax(x)])
+        lo_a, hi_a, lo_c, hi_c, lo_f, hi_f = ends.tolist()
+        in_range = min(lo_a, lo_c, lo_f) >= 0 and hi_a < b and max(hi_c, hi_f) < r
+    if in_range and (theta is not None or offset is not None) and b * r <= 4 * n:
+        # dense path: weight the (B, R) matrix once, then one gather of both columns from
+        # its flat view (the same values as below; one gather, one backward add)
+        q = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted, offset=offset)
+        base = anchors * r
+        qc, qf = (
+            q.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
+        )
+        return torch.relu(qc - qf + margins)
+    if in_range:
+        base = anchors * r
+        dc, df = (
+            dist.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
+        )
+    else:  # empty, or indices to wrap (negative) or to reject (too large): as indexing does
+        dc = dist[anchors, closers]
+        df = dist[anchors, farthers]
+    if theta is not None or offset is not None:
+        ya = labels[anchors]
+        yc, yf = ref_labels[closers], ref_labels[farthers]
+    if theta is not None:
+        theta = theta.to(device=dist.device, dtype=dist.dtype)
+        dc = theta[ya, yc] * dc
+        df = theta[ya, yf] * df
+    if inverted:
+        dc, df = -dc, -df
+    if offset is not None:
+        offset = offset.to(device=dist.device, dtype=dist.dtype)
+        dc = dc - offset[ya, yc]
+        df = df - offset[ya, yf]
+    return torch.relu(dc - df + margins)

@@ -1,0 +1,298 @@
+"""gram_matrix and sentiment_vector against per-sample float64 loops written from the formula."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sentiment_metric as sm
+from sentiment_metric.functional import gram_matrix, sentiment_vector, sentiment_vector_size
+from sentiment_metric.functional.sentiment_vector import _cached_triu_flat_index
+from tests.conftest import TOLERANCES
+
+# ----------------------------------------------------------------------------- references
+
+
+def naive_gram(x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    """Φ_ij = Σ_{h,w} F_ih w F_jhw, one sample and one entry at a time, in float64."""
+    x = x.detach().double()
+    b, c, h, w = x.shape
+    out = torch.zeros(b, c, c, dtype=torch.float64)
+    for n in range(b):
+        for i in range(c):
+            for j in range(c):
+                s = 0.0
+                for p in range(h):
+                    for q in range(w):
+                        s += float(x[n, i, p, q]) * float(x[n, j, p, q])
+                out[n, i, j] = s / (h * w) if normalize else s
+    return out
+
+
+def naive_sentiment_vector(
+    features: list[torch.Tensor],
+    normalize_size: bool = False,
+    layer_norm: bool = False,
+    power_norm: bool = False,
+    eps: float = 1e-12,
+) -> torch.Tensor:
+    """Per sample: each Gram's upper triangle (row by row), the options, concatenated, L2."""
+    b = features[0].shape[0]
+    grams = [naive_gram(x, normalize_size) for x in features]
+    rows = []
+    for n in range(b):
+        vec: list[float] = []
+        for g in grams:
+            c = g.shape[1]
+            part = [float(g[n, i, j]) for i in range(c) for j in range(i, c)]
+            if power_norm:
+                part = [math.copysign(math.sqrt(abs(v) + eps), v) if v != 0 else 0.0 for v in part]
+            if layer_norm:
+                norm = math.sqrt(sum(v * v for v in part))
+                part = [v / max(norm, eps) for v in part]
+            vec += part
+        norm = math.sqrt(sum(v * v for v in vec))
+        rows.append([v / max(norm, eps) for v in vec])
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _features(shapes: list[tuple[int, int, int, int]], seed: int = 0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=g, dtype=dtype) for s in shapes]
+
+
+# ----------------------------------------------------------------------------- gram_matrix
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 1, 1), (3, 4, 1, 7)])
+def test_gram_matches_naive_loop(shape, normalize):
+    (x,) = _features([shape])
+    got = gram_matrix(x, normalize=normalize)
+    assert got.shape == (shape[0], shape[1], shape[1])
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, naive_gram(x, normalize), **TOLERANCES[torch.float64])
+
+
+def test_gram_is_exactly_unscaled_by_default():
+    x = torch.full((1, 2, 3, 4), 2.0)
+    # every entry is Σ over 12 positions of 2·2 = 48; normalised: 4
+    assert torch.equal(gram_matrix(x), torch.full((1, 2, 2), 48.0))
+    assert torch.equal(gram_matrix(x, normalize=True), torch.full((1, 2, 2), 4.0))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    b=st.integers(1, 3),
+    c=st.integers(1, 6),
+    h=st.integers(1, 5),
+    w=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+    normalize=st.booleans(),
+)
+def test_gram_symmetric_psd(b, c, h, w, seed, normalize):
+    (x,) = _features([(b, c, h, w)], seed)
+    g = gram_matrix(x, normalize=normalize)
+    # symmetric up to rounding (BLAS may sum Φ_ij and Φ_ji in different orders)
+    torch.testing.assert_close(g, g.transpose(1, 2), **TOLERANCES[torch.float64])
+    eig = torch.linalg.eigvalsh(g)
+    scale = g.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(1.0)
+    assert bool((eig >= -1e-10 * scale[:, None]).all()), eig
+
+
+def test_gram_gradcheck():
+    (x,) = _features([(2, 3, 2, 3)])
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(gram_matrix, (x,))
+    assert torch.autograd.gradcheck(lambda t: gram_matrix(t, normalize=True), (x,))
+
+
+def test_gradgradcheck():
+    # the symmetric backward (one bmm) is itself differentiable
+    (x,) = _features([(2, 3, 2, 2)], seed=3)
+    x.requires_grad_(True)
+    assert torch.autograd.gradgradcheck(gram_matrix, (x,))
+    assert torch.autograd.gradgradcheck(lambda t: sentiment_vector([t]), (x,))
+
+
+def test_gram_channels_last_same_values_and_grads():
+    (x,) = _features([(2, 5, 4, 3)], dtype=torch.float32)
+    xc = x.to(memory_format=torch.channels_last).requires_grad_(True)
+    x = x.clone().requires_grad_(True)
+    assert xc.is_contiguous(memory_format=torch.channels_last)
+    g, gc = gram_matrix(x), gram_matrix(xc)
+    torch.testing.assert_close(gc, g, **TOLERANCES[torch.float32])
+    (g * torch.arange(25.0).view(5, 5)).sum().backward()
+    (gc * torch.arange(25.0).view(5, 5)).sum().backward()
+    torch.testing.assert_close(xc.grad, x.grad, **TOLERANCES[torch.float32])
+
+
+@pytest.mark.parametrize("low", [torch.bfloat16, torch.float16])
+def test_gram_float32_under_autocast_and_for_half_inputs(low):
+    (x,) = _features([(2, 4, 6, 6)], dtype=torch.float32)
+    ref = naive_gram(x).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g = gram_matrix(x)
+    assert g.dtype == torch.float32
+    torch.testing.assert_close(g, ref, **TOLERANCES[torch.float32])
+    # low-precision input: up-cast, float32 result (no overflow of the H·W sum)
+    big = torch.full((1, 2, 64, 64), 100.0, dtype=low)  # Σ = 4096 · 1e4 > float16's max
+    out = gram_matrix(big)
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    assert out[0, 0, 0].item() == pytest.approx(4096 * 1e4)
+
+
+def test_gram_any_device(device):
+    (x,) = _features([(2, 3, 4, 4)], dtype=torch.float32)
+    g = gram_matrix(x.to(device))
+    assert g.device.type == device.type
+    torch.testing.assert_close(g.cpu(), naive_gram(x).float(), **TOLERANCES[torch.float32])
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (torch.zeros(2, 3, 4), r"x must have shape \(B, C, H, W\) \(4-D\), got shape \(2, 3, 4\)"),
+        (torch.zeros(2, 3, 4, 4, 1), r"4-D"),
+        (torch.zeros(2, 3, 4, 4, dtype=torch.long), "floating-point"),
+        ([[1.0]], "torch.Tensor"),
+    ],
+)
+def test_gram_bad_input(bad, match):
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        gram_matrix(bad)
+
+
+# ----------------------------------------------------------------------------- sentiment_vector
+
+OPTION_SETS = [
+    {},
+    {"normalize_size": True},
+    {"layer_norm": True},
+    {"power_norm": True},
+    {"normalize_size": True, "layer_norm": True, "power_norm": True},
+]
+
+
+@pytest.mark.parametrize("options", OPTION_SETS)
+def test_sentiment_vector_matches_naive_loop(options):
+    feats = _features([(3, 4, 5, 5), (3, 3, 2, 3), (3, 2, 1, 1)], seed=1)
+    got = sentiment_vector(feats, **options)
+    assert got.shape == (3, 10 + 6 + 3)
+    torch.testing.assert_close(
+        got, naive_sentiment_vector(feats, **options), **TOLERANCES[torch.float64]
+    )
+
+
+def test_sentiment_vector_triangle_order_is_row_major():
+    # one sample, one layer: Φ = [[1, 2], [2, 4]] for F = [[1], [2]] -> triu (1, 2, 4) / ‖·‖
+    x = torch.tensor([[[[1.0]], [[2.0]]]])
+    v = sentiment_vector([x])
+    torch.testing.assert_close(v, torch.tensor([[1.0, 2.0, 4.0]]) / math.sqrt(21.0))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    channels=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+    b=st.integers(1, 3),
+    hw=st.integers(1, 4),
+    layer_norm=st.booleans(),
+    power_norm=st.booleans(),
+)
+def test_sentiment_vector_size_and_unit_norm(channels, b, hw, layer_norm, power_norm):
+    g = torch.Generator().manual_seed(len(channels) * 7 + b)
+    # positive maps: never a zero Gram, so the norm is exactly 1
+    feats = [torch.rand(b, c, hw, hw + 1, generator=g) + 0.1 for c in channels]
+    v = sentiment_vector(feats, layer_norm=layer_norm, power_norm=power_norm)
+    d = sum(c * (c + 1) // 2 for c in channels)
+    assert v.shape == (b, d) == (b, sentiment_vector_size(channels))
+    torch.testing.assert_close(v.norm(dim=1), torch.ones(b), **TOLERANCES[torch.float32])
+
+
+@pytest.mark.parametrize("options", [OPTION_SETS[0], OPTION_SETS[-1]])
+def test_sentiment_vector_gradcheck(options):
+    feats = [f.requires_grad_(True) for f in _features([(2, 3, 2, 2), (2, 2, 1, 3)], seed=2)]
+    assert torch.autograd.gradcheck(lambda a, b: sentiment_vector([a, b], **options), tuple(feats))
+
+
+@pytest.mark.parametrize("options", OPTION_SETS)
+def test_zero_features_give_a_finite_zero_vector(options):
+    feats = [torch.zeros(2, 3, 4, 4, requires_grad=True), torch.zeros(2, 2, 2, 2)]
+    v = sentiment_vector(feats, **options)
+    assert torch.isfinite(v).all()
+    assert torch.equal(v, torch.zeros(2, 6 + 3))  # documented: all-zero rows, norm 0
+    v.sum().backward()
+    assert torch.isfinite(feats[0].grad).all()
+    # one zero sample among non-zero ones: only that row is zero
+    x = torch.rand(3, 3, 2, 2) + 0.1
+    x[1] = 0
+    v = sentiment_vector([x], **options)
+    assert torch.isfinite(v).all()
+    torch.testing.assert_close(v.norm(dim=1), torch.tensor([1.0, 0.0, 1.0]))
+
+
+def test_sentiment_vector_autocast_float32():
+    feats = _features([(2, 4, 3, 3), (2, 3, 2, 2)], dtype=torch.float32)
+    ref = naive_sentiment_vector(feats).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        v = sentiment_vector(feats)
+    assert v.dtype == torch.float32
+    torch.testing.assert_close(v, ref, **TOLERANCES[torch.float32])
+    v16 = sentiment_vector([f.half() for f in feats])
+    assert v16.dtype == torch.float32
+    torch.testing.assert_close(v16, ref, **TOLERANCES[torch.float16])
+
+
+def test_sentiment_vector_channels_last():
+    feats = _features([(2, 4, 3, 5), (2, 3, 2, 2)], dtype=torch.float32)
+    cl = [f.to(memory_format=torch.channels_last) for f in feats]
+    torch.testing.assert_close(sentiment_vector(cl), sentiment_vector(feats))
+
+
+def test_triu_index_cache_survives_inference_mode():
+    # The cached index is built under inference_mode first, then used where autograd saves it.
+    _cached_triu_flat_index.cache_clear()
+    x = torch.rand(2, 7, 3, 3)
+    with torch.inference_mode():
+        v0 = sentiment_vector([x])
+    xr = x.clone().requires_grad_(True)
+    v = sentiment_vector([xr])
+    v.sum().backward()
+    torch.testing.assert_close(v.detach(), v0)
+    assert xr.grad is not None and torch.isfinite(xr.grad).all()
+    assert _cached_triu_flat_index.cache_info().hits >= 1
+
+
+def test_sentiment_vector_torch_compile():
+    # fullgraph=True: no graph break (checks, cached indices, autocast region all trace).
+    # aot_eager keeps the test fast; inductor compiles the same graph (checked by the benchmark
+    # script and by hand: its C++ cold start costs ~20 s on two loaded cores).
+    feats = _features([(2, 4, 3, 3), (2, 3, 2, 2)], dtype=torch.float32)
+    compiled = torch.compile(
+        lambda a, b: sentiment_vector([a, b], normalize_size=True, power_norm=True),
+        fullgraph=True,
+        backend="aot_eager",
+    )
+    torch.testing.assert_close(
+        compiled(*feats), sentiment_vector(feats, normalize_size=True, power_norm=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ([], "at least one feature map"),
+        (torch.zeros(2, 3, 4, 4), r"list .* got Tensor of shape \(2, 3, 4, 4\)"),
+        ([torch.zeros(2, 3, 4)], r"features\[0\] must have shape \(B, C, H, W\)"),
+        ([torch.zeros(2, 3, 4, 4), torch.zeros(3, 3, 4, 4)], r"features\[1\] has 3"),
+        ([torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4, dtype=torch.int32)], "floating"),
+    ],
+)
+def test_sentiment_vector_bad_input(bad, match):
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        sentiment_vector(bad)

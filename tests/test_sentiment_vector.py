@@ -1,0 +1,166 @@
+"""Tests of sentiment_vector.py: GramSentimentVector against a naive loop, options, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import sentiment_metric as sm
+from tests.conftest import TOLERANCES
+
+
+def naive_head(head: sm.GramSentimentVector, features: list[torch.Tensor]) -> torch.Tensor:
+    """1×1 conv + ReLU written per position, Gram and triangle per sample, in float64."""
+    rows = []
+    for n in range(features[0].shape[0]):
+        vec: list[torch.Tensor] = []
+        for x, conv in zip(features, head.reducers):
+            w = conv.weight.detach().double()[:, :, 0, 0]  # (N', C)
+            bias = conv.bias.detach().double()
+            f = x[n].double().flatten(1)  # (C, M)
+            red = torch.relu(w @ f + bias[:, None])  # (N', M)
+            k = red.shape[0]
+            for i in range(k):
+                for j in range(i, k):
+                    vec.append((red[i] * red[j]).sum())
+        v = torch.stack(vec)
+        rows.append(v / v.norm())
+    return torch.stack(rows)
+
+
+@pytest.fixture
+def feats() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(3, 6, 5, 5, generator=g), torch.randn(3, 10, 3, 2, generator=g)]
+
+
+def test_head_matches_naive(feats):
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3)
+    out = head(feats)
+    assert head.out_features == 12 and out.shape == (3, 12)
+    torch.testing.assert_close(out.double(), naive_head(head, feats), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(3))
+
+
+def test_head_paper_size_and_repr():
+    head = sm.GramSentimentVector(in_channels=[480, 832, 1024], reduced_channels=16)
+    assert head.out_features == 3 * 136
+    text = repr(head)
+    for part in (
+        "in_channels=(480, 832, 1024)",
+        "reduced_channels=16",
+        "out_features=408",
+        "activation=ReLU",
+        "layer_norm=False",
+    ):
+        assert part in text
+    assert len(head.reducers) == 3 and head.reducers[2].in_channels == 1024
+
+
+def test_head_options_pass_through(feats):
+    torch.manual_seed(0)
+    kw = {"normalize_size": True, "layer_norm": True, "power_norm": True}
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3, **kw)
+    reduced = [torch.relu(c(x)) for x, c in zip(feats, head.reducers)]
+    torch.testing.assert_close(head(feats), sm.functional.sentiment_vector(reduced, **kw))
+    # layer_norm: each of the two layers' parts has norm 1/sqrt(2) after the final L2
+    out = head(feats)
+    torch.testing.assert_close(out[:, :6].norm(dim=1), torch.full((3,), 2**-0.5))
+
+
+def test_head_activation_choices(feats):
+    a = sm.GramSentimentVector([6, 10], 3, activation=None)
+    assert all(isinstance(m, nn.Identity) for m in a.activations)
+    b = sm.GramSentimentVector([6, 10], 3, activation=nn.LeakyReLU(0.3))
+    assert b.activations[0] is not b.activations[1]
+    assert b.activations[1].negative_slope == 0.3
+    c = sm.GramSentimentVector(6, 3, activation=lambda: nn.GELU())
+    assert isinstance(c.activations[0], nn.GELU) and c.in_channels == (6,)
+    assert "activation=LeakyReLU" in repr(b)
+
+
+def test_head_device_dtype_and_gradcheck(feats, device):
+    head = sm.GramSentimentVector([6, 10], reduced_channels=2, dtype=torch.float64, device=device)
+    assert head.reducers[0].weight.dtype == torch.float64
+    assert head.reducers[0].weight.device.type == device.type
+    small = [f[:2, :, :2, :2].double().to(device).requires_grad_(True) for f in feats]
+    assert torch.autograd.gradcheck(lambda a, b: head([a, b]), tuple(small))
+
+
+def test_head_zero_features_finite():
+    head = sm.GramSentimentVector([4], reduced_channels=3)
+    with torch.no_grad():
+        head.reducers[0].bias.fill_(-10.0)  # everything below the ReLU's threshold
+    x = torch.zeros(2, 4, 3, 3, requires_grad=True)
+    out = head([x])
+    assert torch.equal(out, torch.zeros(2, 6))
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_head_autocast_and_channels_last(feats):
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3)
+    ref = head(feats)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(feats)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, **TOLERANCES[torch.bfloat16])
+    cl = [f.to(memory_format=torch.channels_last) for f in feats]
+    torch.testing.assert_close(head(cl), ref)
+
+
+def test_head_torch_compile(feats):
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3)
+    compiled = torch.compile(head, backend="aot_eager", fullgraph=True)
+    out = compiled(feats)
+    out.sum().backward()
+    torch.testing.assert_close(out, head(feats))
+    assert head.reducers[0].weight.grad is not None
+
+
+@pytest.mark.parametrize(
+    ("features", "match"),
+    [
+        (lambda f: f[:1], r"must hold 2 feature map\(s\) \(in_channels=\(6, 10\)\), got 1"),
+        (lambda f: [*f, f[0]], r"must hold 2 .* got 3"),
+        (
+            lambda f: [f[0], f[1][:, :7]],
+            r"expected \(6, 10\), got \(6, 7\) \(layer 1: expected 10, got 7\)",
+        ),
+        (
+            lambda f: [f[1], f[0]],
+            r"layer 0: expected 6, got 10; layer 1: expected 10, got 6",
+        ),
+        (lambda f: [f[0], f[1][:, :, 0]], r"features\[1\] must have shape \(B, C, H, W\)"),
+        (lambda f: f[0], "must be a list of 2 tensors"),
+        (lambda f: [f[0].long(), f[1]], "floating-point"),
+    ],
+)
+def test_head_bad_features(feats, features, match):
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3)
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        head(features(feats))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"in_channels": [6], "reduced_channels": 0},
+            r"reduced_channels must be an int >= 1, got 0",
+        ),
+        ({"in_channels": [6], "reduced_channels": 2.5}, "reduced_channels"),
+        ({"in_channels": []}, "at least one layer"),
+        ({"in_channels": [6, 0]}, r"in_channels\[1\] must be an int >= 1"),
+        ({"in_channels": "480"}, "list of channel counts"),
+        ({"in_channels": [6], "activation": 3}, "activation must be"),
+        ({"in_channels": [6], "activation": lambda: 3}, "returned int"),
+    ],
+)
+def test_head_bad_arguments(kwargs, match):
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        sm.GramSentimentVector(**kwargs)
