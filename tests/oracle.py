@@ -40,12 +40,15 @@ def triplet_term(
     margins: tuple[float, float] = (A1, A2),
     inverted: bool = False,
     skip_level: str = "ignore",
+    wheel_margin: float = 0.0,
+    dis: Callable[[int, int], float] | None = None,
 ) -> Term | None:
     """One PML 3-tuple read as (anchor, closer, farther) and its hinge, from the formula.
 
-    ``[D*(a,c) - D*(a,f) + α]_+`` with ``D* = θ·d`` (``D*(a,f) - D*(a,c)`` for a similarity:
-    PML's ``distance.margin``); α1 for (0, 1), α2 for (1, 2), α1 + α2 for (0, 2) with
-    ``skip_level="sum_margins"`` (in the negative sub-loss); ``None`` for any other tuple.
+    ``[D*(a,c) - D*(a,f) + α + β·(dis(a,f) - dis(a,c))]_+`` with ``D* = θ·d`` for a distance
+    and ``D* = θ·(1 - s)`` for a similarity ``s``; α1 for (0, 1), α2 for (1, 2), α1 + α2 for
+    (0, 2) with ``skip_level="sum_margins"`` (in the negative sub-loss); ``β`` the wheel margin;
+    ``None`` for any other tuple.
     """
     if lvl(a, x) > lvl(a, y):
         x, y = y, x
@@ -59,9 +62,14 @@ def triplet_term(
         alpha, slot = a1 + a2, 1
     else:
         return None
-    dc, df = theta(a, x) * d(a, x), theta(a, y) * d(a, y)
-    margin = df - dc if inverted else dc - df
-    return slot, torch.clamp(margin + alpha, min=0)
+    if inverted:
+        dc, df = theta(a, x) * (1 - d(a, x)), theta(a, y) * (1 - d(a, y))
+    else:
+        dc, df = theta(a, x) * d(a, x), theta(a, y) * d(a, y)
+    if wheel_margin:
+        assert dis is not None
+        alpha = alpha + wheel_margin * (dis(a, y) - dis(a, x))
+    return slot, torch.clamp(dc - df + alpha, min=0)
 
 
 def all_terms(
@@ -112,13 +120,20 @@ def naive_terms(
     skip_level: str,
     exclude_self: bool,
     level: torch.Tensor | None = None,
+    wheel_margin: float = 0.0,
+    dis_matrix: torch.Tensor | None = None,
 ) -> list[Term]:
     """Every ranked triplet of a ``(B, R)`` matrix by explicit loops: (slot, hinge term).
 
-    ``level`` defaults to Mikels' wheel in wheel order.
+    ``level`` and ``dis_matrix`` default to Mikels' wheel in wheel order.
     """
     rl = labels if ref_labels is None else ref_labels
-    lev = sm.MIKELS_WHEEL.relations(NAMES).level if level is None else level
+    rel = sm.MIKELS_WHEEL.relations(NAMES)
+    lev = rel.level if level is None else level
+    dmat = rel.dis if dis_matrix is None else dis_matrix
+
+    def dis(i: int, j: int) -> float:
+        return float(dmat[labels[i], rl[j]])
 
     def lvl(i: int, j: int) -> int:
         return int(lev[labels[i], rl[j]])
@@ -131,7 +146,7 @@ def naive_terms(
             return None
         return triplet_term(
             a, c, f, d=lambda i, j: dist[i, j], lvl=lvl, theta=th, inverted=inverted,
-            skip_level=skip_level,
+            skip_level=skip_level, wheel_margin=wheel_margin, dis=dis,
         )  # fmt: skip
 
     return all_terms(dist.shape[0], dist.shape[1], exclude_self, term)
@@ -150,6 +165,7 @@ def naive_loss(
     skip_level: str = "ignore",
     reduction: str = "avg_nonzero",
     cosine: bool = False,
+    wheel_margin: float = 0.0,
 ) -> torch.Tensor:
     """The loss from the formula: explicit loops over tuples, the wheel read by name.
 
@@ -177,10 +193,13 @@ def naive_loss(
     def lvl(i: int, j: int) -> int:
         return wheel.level(class_names[labels[i]], class_names[ref_labels[j]])
 
+    def dis(i: int, j: int) -> float:
+        return float(wheel.dis(class_names[labels[i]], class_names[ref_labels[j]]))
+
     def term(a: int, x: int, y: int) -> Term | None:
         return triplet_term(
             a, x, y, d=d, lvl=lvl, theta=theta, margins=margins, inverted=cosine,
-            skip_level=skip_level,
+            skip_level=skip_level, wheel_margin=wheel_margin, dis=dis,
         )  # fmt: skip
 
     if triplets is None:
@@ -246,8 +265,8 @@ def check_invariants(
         produced[(a, c)].append(f)
 
     def key(a: int, x: int) -> float:
-        d = float(theta[labels[a], ref_labels[x]]) * float(dist[a, x])
-        return -d if inverted else d
+        d = float(dist[a, x])
+        return float(theta[labels[a], ref_labels[x]]) * ((1.0 - d) if inverted else d)
 
     empty_total = 0
     expected_pairs = 0

@@ -10,6 +10,7 @@ multi-task loss is in :mod:`sentiment_metric.multitask`, cross-batch memory in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ from ._checks import (
     check_choice,
     check_margins,
     check_metric_batch,
+    check_nonnegative_float,
     check_shape,
     check_tensor,
 )
@@ -68,8 +70,11 @@ class SentimentConstraints:
     """The configuration the loss and the miner share: relations, margins and the weighting θ.
 
     ``margins`` ``(α1, α2)`` is the one source of truth; ``relative_margin`` (``α1``) and
-    ``negative_margin`` (``α2``) read and write it (PML records them). ``theta`` (a float64
-    ``(C, C)`` buffer) and ``level`` (int64) are the buffers the maths reads.
+    ``negative_margin`` (``α2``) read and write it (PML records them). ``wheel_margin`` ``β``
+    adds ``β·(dis(a,f) - dis(a,c))`` to a triplet's margin; it is kept as the ``(C, C)`` offset
+    ``β·dis`` subtracted from ``D*`` (:func:`~sentiment_metric.functional.weighted_distances`).
+    ``theta`` (a float64 ``(C, C)`` buffer) and ``level`` (int64) are the buffers the maths
+    reads.
     """
 
     relations: LabelRelations
@@ -78,6 +83,8 @@ class SentimentConstraints:
     weighting: str | Tensor
     validate: bool
     _margins: tuple[float, float]
+    _wheel_margin: float
+    _offset: Tensor | None
 
     def _configure(
         self,
@@ -86,6 +93,7 @@ class SentimentConstraints:
         wheel: EmotionWheel | None,
         margins: Sequence[float],
         weighting: str | Tensor,
+        wheel_margin: float,
     ) -> None:
         self.relations = resolve_relations(class_names, relations, wheel)
         self.margins = margins  # the setter checks it
@@ -97,6 +105,38 @@ class SentimentConstraints:
         module = cast(torch.nn.Module, self)  # the classes that use this are nn.Modules
         module.register_buffer("level", self.relations.level.clone(), persistent=False)
         module.register_buffer("theta", theta.clone(), persistent=False)
+        self.wheel_margin = wheel_margin  # the setter checks it and builds the offset
+
+    def _check_distance(self, distance: Any) -> None:
+        """Refuse a combination that could make the loss vacuous: an unbounded similarity
+        (not normalised) weighted by a non-uniform ``θ``, where ``θ·(1 - S)`` can reward
+        collapsed embeddings of a large norm."""
+        bounded = bool(getattr(distance, "normalize_embeddings", True))
+        uniform = bool((self.theta == self.theta.reshape(-1)[0]).all())
+        if distance.is_inverted and not bounded and not uniform:
+            raise SentimentMetricError(
+                f"distance={type(distance).__name__}(normalize_embeddings=False) is an "
+                f"unbounded similarity: with weighting={self._weighting_repr()} identical "
+                "embeddings of a large norm would satisfy the constraints. Use "
+                "weighting='none', a normalised similarity (CosineSimilarity()) or a distance "
+                "(LpDistance(power=2), the default)"
+            )
+
+    @property
+    def wheel_margin(self) -> float:
+        """``β``: extra margin per wheel step between a triplet's farther and closer class."""
+        return self._wheel_margin
+
+    @wheel_margin.setter
+    def wheel_margin(self, value: float) -> None:
+        self._wheel_margin = check_nonnegative_float(value, "wheel_margin")
+        dis = self.relations.dis.to(torch.float64)
+        self._offset = self._wheel_margin * dis if self._wheel_margin > 0 else None
+
+    def _offset_like(self, mat: Tensor) -> Tensor | None:
+        """The wheel-margin offset on ``mat``'s device and dtype (``None`` when ``β = 0``)."""
+        off = self._offset
+        return None if off is None else off.to(device=mat.device, dtype=mat.dtype)
 
     @property
     def margins(self) -> tuple[float, float]:
@@ -224,6 +264,9 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         weighting: ``"inverse_wheel"`` (``θ = 1/dis``, the paper), ``"none"`` or a ``(C, C)``
             tensor of positive weights.
         skip_level: ``"ignore"`` or ``"sum_margins"``.
+        wheel_margin: ``β >= 0``: a triplet ``(a, c, f)``'s margin grows by
+            ``β·(dis(a,f) - dis(a,c))``, so classes farther apart on the wheel are pushed
+            farther apart in the embedding (``0``: the paper's constant margins).
         validate: check label ranges and finiteness of the embeddings (reads values).
         **kwargs: PML's ``distance`` (default ``LpDistance(power=2)``: squared Euclidean of
             L2-normalised embeddings), ``reducer``, ``embedding_regularizer``,
@@ -257,11 +300,14 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         weighting: str | Tensor = "inverse_wheel",
         skip_level: SkipLevel = "ignore",
         validate: bool = True,
+        wheel_margin: float = 0.0,
         **kwargs: Any,
     ) -> None:
         check_choice(skip_level, SKIP_LEVEL_OPTIONS, "skip_level")
         super().__init__(**kwargs)
-        self._configure(class_names, relations, wheel, margins, weighting)
+        self._configure(class_names, relations, wheel, margins, weighting, wheel_margin)
+        self._check_distance(self.distance)
+        self._partial_swap_checked = False
         self.skip_level: SkipLevel = skip_level
         self.validate = bool(validate)
         self.add_to_recordable_attributes(
@@ -402,6 +448,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             self_index=self_index,
             skip_level=self.skip_level,
             validate=False,
+            offset=self._offset_like(mat),
         )
         if self.collect_stats:
             self._set_stats(int(s.relative_count), int(s.negative_count), 0, 0, 0)
@@ -419,6 +466,8 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         rel = (lc == 0) & (lf == 1)
         neg = (lc == 1) & (lf == 2)
         skip = (lc == 0) & (lf == 2)
+        if not self._partial_swap_checked and lc.numel():
+            self._warn_partial_swap(lc, skip)
         # every tuple's margin, from the one rule: α1 (relative), α2 (negative), α1 + α2
         # (skip-level, when summed into the negative sub-loss)
         margin = torch.full(lc.shape, level_margin(1, 2, self.margins), dtype=mat.dtype)
@@ -442,6 +491,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             ref_labels=ref_labels,
             theta=self.theta.to(device=mat.device, dtype=mat.dtype),
             inverted=bool(self.distance.is_inverted),
+            offset=self._offset_like(mat),
         )
         out: dict[str, Any] = {}
         for name, mask in zip(self._sub_loss_names(), (rel, second)):
@@ -457,6 +507,24 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             }
         return out
 
+    def _warn_partial_swap(self, closer_level: Tensor, skip: Tensor) -> None:
+        """Once per instance (one host sync): tuples whose closer always shares the anchor's
+        class can never hold a (relative, negative) triplet, so the polarity constraint is not
+        trained — a PML miner's output or ``DistributedLossWrapper(efficient=True)``'s pairs."""
+        self._partial_swap_checked = True
+        if self.skip_level == "ignore" and not bool((closer_level != 0).any()):
+            n_skip = int(skip.sum())
+            warnings.warn(
+                "SentimentConstraintLoss got tuples whose closer sample always has the anchor's "
+                f"class ({n_skip} skip-level tuples dropped): the polarity constraint "
+                "(relative < negative) sees no triplet. This is what PML's miners and "
+                "DistributedLossWrapper(efficient=True) give. Mine with "
+                "sm.SentimentSemiHardMiner, pass no indices_tuple (every ranked triplet), use "
+                "DistributedLossWrapper(efficient=False), or skip_level='sum_margins'.",
+                UserWarning,
+                stacklevel=4,
+            )
+
     def _set_stats(self, n_rel: int, n_neg: int, n_skip: int, n_equal: int, n_swap: int) -> None:
         self.num_relative_triplets = n_rel
         self.num_negative_triplets = n_neg
@@ -468,6 +536,6 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.relations.num_classes}, margins={self.margins}, "
-            f"weighting={self._weighting_repr()}, skip_level={self.skip_level!r}, "
-            f"validate={self.validate}"
+            f"weighting={self._weighting_repr()}, wheel_margin={self.wheel_margin}, "
+            f"skip_level={self.skip_level!r}, validate={self.validate}"
         )

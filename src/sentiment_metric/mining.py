@@ -32,9 +32,11 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
 
     .. math::
 
-        D^*(a, x) = \theta(y_a, y_x)\, D(a, x), \qquad
-        \text{semi-hard band: } D^*(a, c) < D^*(a, f) < D^*(a, c) + \alpha_{L+1}
+        q(a, x) = \theta(y_a, y_x)\, D(a, x) - \beta\, \mathrm{dis}(y_a, y_x), \qquad
+        \text{semi-hard band: } q(a, c) < q(a, f) < q(a, c) + \alpha_{L+1}
 
+    (the ``q`` the loss compares; for a similarity ``S``, ``θ·(1 - S)``; ``β`` the wheel
+    margin)
     (``"semihard"``: uniformly in the band, or anywhere in the level when the band is empty;
     ``"hard"``: the closest farther samples; ``"random"``; ``"all"``: every ranked triplet).
     See :func:`sentiment_metric.functional.mine_ranked_triplets` for the exact rules.
@@ -55,6 +57,9 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         per_pair: farther samples per ``(anchor, closer)`` pair (ignored by ``"all"``).
         weighting: ``"inverse_wheel"`` (``θ = 1/dis``, the paper), ``"none"`` or a ``(C, C)``
             tensor of positive weights.
+        wheel_margin: ``β >= 0``, extra margin per wheel step between a triplet's farther and
+            closer class, as in :class:`~sentiment_metric.SentimentConstraintLoss` (use the
+            loss's value so that the miner's band is the loss's hinge).
         seed: seeds the miner's own :class:`torch.Generator` (on the CPU, so a seed gives
             the same draws on every device); ``None`` uses torch's global generator.
         validate: check label ranges and finite embeddings on every call (reads values).
@@ -93,10 +98,12 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         weighting: str | Tensor = "inverse_wheel",
         seed: int | None = None,
         validate: bool = True,
+        wheel_margin: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._configure(class_names, relations, wheel, margins, weighting)
+        self._configure(class_names, relations, wheel, margins, weighting, wheel_margin)
+        self._check_distance(self.distance)
         self.strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")
         self.per_pair = check_positive_int(per_pair, "per_pair")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -167,6 +174,7 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
             inverted=bool(self.distance.is_inverted),
             generator=self.generator,
             validate=False,
+            offset=self._offset_like(mat),
         )
         if self.collect_stats:
             self.num_relative_triplets = out.num_relative
@@ -178,5 +186,6 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         return (
             f"num_classes={self.relations.num_classes}, strategy={self.strategy!r}, "
             f"margins={self.margins}, per_pair={self.per_pair}, "
-            f"weighting={self._weighting_repr()}, seed={self.seed}, validate={self.validate}"
+            f"weighting={self._weighting_repr()}, wheel_margin={self.wheel_margin}, "
+            f"seed={self.seed}, validate={self.validate}"
         )

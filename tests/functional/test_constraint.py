@@ -182,8 +182,9 @@ def test_weighted_distances_orientation() -> None:
     assert weighted_distances(d, y, ry, theta).tolist() == [
         [pytest.approx(0.3), pytest.approx(0.4)]
     ]
+    # a similarity: the weight multiplies the dissimilarity 1 - S
     assert weighted_distances(d, y, ry, theta, inverted=True).tolist() == [
-        [pytest.approx(-0.3), pytest.approx(-0.4)]
+        [pytest.approx(0.7), pytest.approx(0.1)]
     ]
 
 

@@ -221,12 +221,10 @@ def weighted_distances(
     """
     if ref_labels is None:
         ref_labels = labels
-    q = dist
+    q = 1.0 - dist if inverted else dist
     if theta is not None:
         theta = theta.to(device=dist.device, dtype=dist.dtype)
         q = theta[:, ref_labels][labels] * q  # columns first: faster
-    if inverted:
-        q = -q
     if offset is not None:
         offset = offset.to(device=dist.device, dtype=dist.dtype)
         q = q - offset[:, ref_labels][labels]

@@ -127,16 +127,9 @@ def _sample_offsets(
     return out, valid
 
 
-def _level_frames(
-    dist: Tensor,
-    labels: Tensor,
-    ref_labels: Tensor | None,
-    theta: Tensor | None,
-    lv: Tensor,
-    inverted: bool,
-    alphas: tuple[float, float],
-) -> tuple[Tensor, float]:
-    """The keys ``q = ±D*`` moved into one disjoint frame per level, in float64.
+def _level_frames(q: Tensor, lv: Tensor, alphas: tuple[float, float]) -> tuple[Tensor, float]:
+    """The keys ``q`` (float64, see :func:`weighted_distances`) moved into one disjoint frame per
+    level.
 
     ``shifted = q - min q + (level + 1) · span`` with ``span > max q - min q + max α``: sorting
     a row once sorts it by level (self-pairs ``-1`` first), then by ``q`` within each level,
@@ -147,8 +140,7 @@ def _level_frames(
     Returns:
         ``shifted`` ``(B, R)`` float64 and ``span`` (a Python float).
     """
-    key = dist.detach().to(torch.float64)
-    key = weighted_distances(key, labels, ref_labels, theta, inverted=inverted)
+    key = q
     lo, hi = torch.aminmax(key)
     lo_f, hi_f = torch.stack([lo, hi]).tolist()
     if not math.isfinite(hi_f - lo_f):  # only with validate=False: NaN or Inf keys
@@ -159,9 +151,7 @@ def _level_frames(
         if not math.isfinite(hi_f):  # no finite key at all
             hi_f = lo_f = 0.0
         key = torch.minimum(torch.maximum(key, key.new_tensor(lo_f)), key.new_tensor(hi_f))
-    # in place only on a temporary of ours (never on the caller's dist): fewer fresh pages
-    own = key.data_ptr() != dist.data_ptr()
-    key = key.sub_(lo_f) if own else key - lo_f
+    key = key.sub_(lo_f)  # in place: q is a temporary of mine_ranked_triplets
     span = (hi_f - lo_f) + max(alphas) + 1.0  # float64 arithmetic, as on the tensors
     return key.add_((lv + 1).to(torch.float64).mul_(span)), span
 
@@ -310,15 +300,11 @@ def _check_mining_input(
 
 
 def _mine_in_levels(
-    dist: Tensor,
-    labels: Tensor,
-    ref_labels: Tensor | None,
+    q: Tensor,
     lv: Tensor,
-    theta: Tensor | None,
     alphas: tuple[float, float],
     strategy: str,
     per_pair: int,
-    inverted: bool,
     generator: torch.Generator | None,
 ) -> MinedTriplets:
     """The ``"semihard"``, ``"hard"`` and ``"random"`` strategies on the pair levels ``lv``."""
@@ -327,7 +313,7 @@ def _mine_in_levels(
     if strategy == "random":  # grouped by level only
         order = lv.to(torch.int16).sort(dim=1, stable=True).indices
     else:
-        shifted, span = _level_frames(dist, labels, ref_labels, theta, lv, inverted, alphas)
+        shifted, span = _level_frames(q, lv, alphas)
         # the shifted keys are finite and >= 0, so their IEEE-754 bit patterns read as
         # int64 sort (and compare) exactly as the floats do, and an integer sort is faster
         sorted_val, order = shifted.view(torch.int64).sort(dim=1)
@@ -356,13 +342,15 @@ def mine_ranked_triplets(
     self_index: Tensor | None = None,
     generator: torch.Generator | None = None,
     validate: bool = True,
+    offset: Tensor | None = None,
 ) -> MinedTriplets:
     r"""Mine ranked triplets ``(anchor, closer, farther)`` from a distance matrix.
 
-    On the weighted distance :math:`D^*(a, x) = \theta(y_a, y_x)\, D(a, x)` (for a similarity,
-    ``inverted=True``, on :math:`-D^*`, as PML's ``distance.margin``), each ``(anchor,
-    closer)`` pair with ``level(a, c) = L`` (0 anchor–positive, 1 anchor–relative; never a
-    sample with itself, see ``self_index``) is combined with ``farther`` samples of level
+    On the weighted distance :math:`D^*(a, x) = \theta(y_a, y_x)\, D(a, x)` (for a similarity
+    ``S``, ``inverted=True``, :math:`\theta\,(1 - S)`), less the wheel ``offset`` (the ``q``
+    of :func:`~sentiment_metric.functional.weighted_distances`, which the loss compares), each
+    ``(anchor, closer)`` pair with ``level(a, c) = L`` (0 anchor–positive, 1 anchor–relative;
+    never a sample with itself, see ``self_index``) is combined with ``farther`` samples of level
     ``L + 1`` picked by ``strategy`` (see the module's docstring): ``"semihard"`` (the band
     ``D*(a,c) < D*(a,f) < D*(a,c) + α_{L+1}``, or the whole level when it is empty),
     ``"hard"``, ``"random"`` or ``"all"``. A pair gets ``min(per_pair, pool size)`` triplets;
@@ -384,6 +372,8 @@ def mine_ranked_triplets(
         generator: the :class:`torch.Generator` of the random draws (any device); ``None``:
             torch's global generator.
         validate: check label ranges and that ``dist`` is finite (reads values).
+        offset: ``(C, C)`` wheel-margin offset subtracted from ``D*`` (``β·dis``), as the loss
+            does; ``None``: none.
 
     Returns:
         :class:`MinedTriplets`; ``.as_tuple()`` is PML's 3-tuple.
@@ -414,7 +404,14 @@ def mine_ranked_triplets(
         t = all_ranked_triplets(labels, level, ref_labels=ref_labels, self_index=self_index)
         num_rel = int((t.closer_level == 0).sum())
         return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
+    if offset is not None:
+        check_shape(offset, tuple(level.shape), "offset")
     with torch.no_grad():
         lv = pair_levels(labels, level, ref_labels, self_index)
-        return _mine_in_levels(dist, labels, ref_labels, lv, theta, alphas, strategy, per_pair,
-                               inverted, generator)  # fmt: skip
+        q = weighted_distances(
+            dist.detach().to(torch.float64), labels, ref_labels, theta, inverted=inverted,
+            offset=offset,
+        )  # fmt: skip
+        if q.data_ptr() == dist.data_ptr():  # no weighting at all: never write into dist
+            q = q.clone()
+        return _mine_in_levels(q, lv, alphas, strategy, per_pair, generator)

@@ -210,34 +210,27 @@ def triplet_constraint_losses(
         ends = torch.stack([e for x in (anchors, closers, farthers) for e in torch.aminmax(x)])
         lo_a, hi_a, lo_c, hi_c, lo_f, hi_f = ends.tolist()
         in_range = min(lo_a, lo_c, lo_f) >= 0 and hi_a < b and max(hi_c, hi_f) < r
-    if in_range and (theta is not None or offset is not None) and b * r <= 4 * n:
-        # dense path: weight the (B, R) matrix once, then one gather of both columns from
-        # its flat view (the same values as below; one gather, one backward add)
-        q = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted, offset=offset)
-        base = anchors * r
-        qc, qf = (
-            q.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
-        )
-        return torch.relu(qc - qf + margins)
+    weighted = theta is not None or offset is not None
+    if in_range and weighted and b * r <= 4 * n:
+        # dense path: weigh the (B, R) matrix once, then gather both columns from its flat
+        # view (the same values as the sparse path; one gather, one backward add)
+        dist = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted, offset=offset)
+        theta = offset = None
+        inverted = False
     if in_range:
         base = anchors * r
-        dc, df = (
-            dist.reshape(-1).index_select(0, torch.cat([base + closers, base + farthers])).split(n)
-        )
+        cols = torch.cat([base + closers, base + farthers])
+        qc, qf = dist.reshape(-1).index_select(0, cols).split(n)
     else:  # empty, or indices to wrap (negative) or to reject (too large): as indexing does
-        dc = dist[anchors, closers]
-        df = dist[anchors, farthers]
-    if theta is not None or offset is not None:
-        ya = labels[anchors]
-        yc, yf = ref_labels[closers], ref_labels[farthers]
-    if theta is not None:
-        theta = theta.to(device=dist.device, dtype=dist.dtype)
-        dc = theta[ya, yc] * dc
-        df = theta[ya, yf] * df
+        qc, qf = dist[anchors, closers], dist[anchors, farthers]
     if inverted:
-        dc, df = -dc, -df
-    if offset is not None:
-        offset = offset.to(device=dist.device, dtype=dist.dtype)
-        dc = dc - offset[ya, yc]
-        df = df - offset[ya, yf]
-    return torch.relu(dc - df + margins)
+        qc, qf = 1.0 - qc, 1.0 - qf
+    if theta is not None or offset is not None:
+        ya, yc, yf = labels[anchors], ref_labels[closers], ref_labels[farthers]
+        if theta is not None:
+            theta = theta.to(device=dist.device, dtype=dist.dtype)
+            qc, qf = theta[ya, yc] * qc, theta[ya, yf] * qf
+        if offset is not None:
+            offset = offset.to(device=dist.device, dtype=dist.dtype)
+            qc, qf = qc - offset[ya, yc], qf - offset[ya, yf]
+    return torch.relu(qc - qf + margins)
