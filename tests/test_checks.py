@@ -11,6 +11,8 @@ from sentiment_metric._checks import (
     check_embeddings,
     check_labels,
     check_margins,
+    check_metric_batch,
+    check_metric_inputs,
     check_nonnegative_float,
     check_positive_int,
     check_shape,
@@ -52,10 +54,14 @@ def test_check_labels() -> None:
     assert check_labels(good, 3, length=3) is good
     with pytest.raises(SentimentMetricError, match="1-D"):
         check_labels(good[None], 3)
-    with pytest.raises(SentimentMetricError, match="integer"):
-        check_labels(good.float(), 3)
+    with pytest.raises(SentimentMetricError, match="non-integer values such as"):
+        check_labels(torch.tensor([0.5, 1.0]), 3)
+    with pytest.raises(SentimentMetricError, match="non-integer"):
+        check_labels(torch.tensor([0.0, float("nan")]), 3)
     with pytest.raises(SentimentMetricError, match="integer"):
         check_labels(good.bool(), 3)
+    with pytest.raises(SentimentMetricError, match="meta device"):
+        check_labels(torch.empty(3, dtype=torch.long, device="meta"), 3)
     with pytest.raises(
         SentimentMetricError, match=r"\[0, 1\] for 2 classes, got values in \[0, 2\]"
     ):
@@ -88,3 +94,43 @@ def test_check_margins() -> None:
         check_margins((0.2, -0.1))
     with pytest.raises(SentimentMetricError, match="pair"):
         check_margins(0.2)
+
+
+INT_AND_FLOAT_DTYPES = [
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+]
+
+
+@pytest.mark.parametrize("dtype", INT_AND_FLOAT_DTYPES)
+def test_check_labels_reads_every_integer_and_whole_float_dtype_as_int64(
+    dtype: torch.dtype,
+) -> None:
+    y = torch.tensor([0, 2, 1, 2])
+    out = check_labels(y.to(dtype), 3, length=4)
+    assert out.dtype == torch.int64 and torch.equal(out, y)  # uint8 never a bool mask
+    assert check_labels(y.to(dtype), 3, validate=False).dtype == torch.int64
+
+
+def test_check_metric_inputs_returns_int64_labels() -> None:
+    emb = torch.zeros(3, 2)
+    b = check_metric_inputs(
+        emb, torch.tensor([0, 1, 1], dtype=torch.uint8), 2, emb, torch.tensor([1.0, 0.0, 0.0])
+    )
+    assert b.labels.tolist() == [0, 1, 1] and b.labels.dtype == torch.int64
+    assert b.ref_labels is not None and b.ref_labels.dtype == torch.int64
+    assert check_metric_batch(emb, torch.tensor([0, 1, 1]), 2) is emb
+    with pytest.raises(SentimentMetricError, match="ref_labels was given without ref_emb"):
+        check_metric_inputs(emb, torch.tensor([0, 1, 1]), 2, None, torch.tensor([0]))
+
+
+def test_meta_tensors_are_refused_by_name() -> None:
+    with pytest.raises(SentimentMetricError, match="embeddings is on the meta device"):
+        check_embeddings(torch.empty(2, 3, device="meta"), validate=False)

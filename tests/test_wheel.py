@@ -198,3 +198,73 @@ def test_resolve_relations_requires_one_source() -> None:
     with pytest.raises(SentimentMetricError, match="EmotionWheel"):
         resolve_relations(["awe"], wheel="mikels")  # type: ignore[arg-type]
     assert resolve_relations(["joy"], wheel=sm.PLUTCHIK_WHEEL).class_names == ("joy",)
+
+
+def test_unknown_emotion_says_how_to_use_any_hierarchy() -> None:
+    with pytest.raises(SentimentMetricError, match=r"LabelRelations\.from_groups"):
+        W.relations(["T-shirt/top", "Trouser"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"aliases": {"joy": "grief"}}, "is itself an emotion of the wheel"),
+        ({"aliases": {"happy": "nope"}}, "unknown emotion"),
+        ({"aliases": [("happy", "joy")]}, "aliases must be a mapping"),
+        ({"aliases": {1: "joy"}}, "aliases .an alias. must hold non-empty strings"),
+        ({"groups": ["joy", "grief"]}, "groups must be a mapping"),
+        ({"groups": {"pos": "joy", "neg": ["grief"]}}, r"groups\['pos'\] must be a sequence"),
+        ({"groups": {"pos": ["joy", 3], "neg": ["grief"]}}, "must hold non-empty strings"),
+        ({"emotions": ["joy", 2]}, "emotions must hold non-empty strings"),
+        ({"emotions": "joygrief"}, "at least 2 names"),
+    ],
+)
+def test_wheel_refuses_bad_definitions(kwargs: dict[str, object], fragment: str) -> None:
+    args: dict[str, object] = {
+        "emotions": ["joy", "grief"],
+        "groups": {"pos": ["joy"], "neg": ["grief"]},
+    }
+    args.update(kwargs)
+    with pytest.raises(SentimentMetricError, match=fragment):
+        sm.EmotionWheel(**args)  # type: ignore[arg-type]
+
+
+def test_alias_equal_to_its_own_emotion_is_harmless() -> None:
+    w = sm.EmotionWheel(["joy", "grief"], {"p": ["joy"], "n": ["grief"]}, aliases={"Joy": "joy"})
+    assert w.index("grief") == 1 and w.index("JOY") == 0
+
+
+def test_label_relations_refuse_inconsistent_hierarchies() -> None:
+    level = sm.LabelRelations.from_groups([0, 0, 1]).level
+    with pytest.raises(SentimentMetricError, match="groups contradict level"):
+        sm.LabelRelations(level, groups=[0, 1, 1])
+    non_transitive = torch.tensor([[0, 1, 2], [1, 0, 1], [2, 1, 0]])
+    with pytest.raises(SentimentMetricError, match="not transitive"):
+        sm.LabelRelations(non_transitive)
+    with pytest.raises(SentimentMetricError, match="class_names must be distinct"):
+        sm.LabelRelations(level, class_names=["a", "a", "b"])
+    with pytest.raises(SentimentMetricError, match="group_names has 1 name"):
+        sm.LabelRelations(level, group_names=["only"])
+    with pytest.raises(SentimentMetricError, match="group_names must be distinct"):
+        sm.LabelRelations(level, group_names=["g", "g"])
+    with pytest.raises(SentimentMetricError, match="groups must be integers"):
+        sm.LabelRelations(level, groups=torch.tensor([0.0, 0.0, 1.0]))
+    ok = sm.LabelRelations(level, group_names=["animals", "vehicles"])
+    assert ok.groups.tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize("groups", ["0011", b"01", [0, "1"], [True, False], 7])
+def test_from_groups_refuses_strings_and_non_sequences(groups: object) -> None:
+    with pytest.raises(SentimentMetricError, match="groups must"):
+        sm.LabelRelations.from_groups(groups)  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=8))
+def test_from_groups_level_and_groups_always_agree(groups: list[int]) -> None:
+    rel = sm.LabelRelations.from_groups(groups)
+    same = rel.groups[:, None] == rel.groups[None, :]
+    off = ~torch.eye(len(groups), dtype=torch.bool)
+    assert torch.equal(rel.level[off] == 1, same[off])
+    g = sm.LabelRelations(rel.level).groups  # read off level: the same partition
+    assert torch.equal(g[:, None] == g[None, :], same)

@@ -9,23 +9,30 @@ constructed with ``validate=False``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from .errors import SentimentMetricError
 
 __all__ = [
+    "MetricBatch",
     "check_choice",
+    "check_class_names",
     "check_embeddings",
     "check_finite",
+    "check_group_names",
+    "check_groups",
     "check_labels",
     "check_margins",
     "check_metric_batch",
+    "check_metric_inputs",
     "check_nonnegative_float",
     "check_positive_int",
     "check_shape",
     "check_tensor",
+    "check_values_readable",
+    "groups_of_level",
 ]
 
 
@@ -71,6 +78,7 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     One reduction: a finite sum proves there is no NaN or Inf (either would propagate into
     it); only a non-finite sum (or an overflow) pays for the element-wise check.
     """
+    check_values_readable(x, name)
     if not x.is_floating_point() or x.numel() == 0:
         return
     if bool(torch.isfinite(x.detach().sum())):
@@ -90,6 +98,7 @@ def check_embeddings(
     x = check_shape(x, ("B", "D"), name)
     if not x.is_floating_point():
         raise SentimentMetricError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    check_values_readable(x, name)
     if x.shape[0] == 0 and not allow_empty:
         raise SentimentMetricError(f"{name} is an empty batch (shape {_fmt_shape(x.shape)})")
     if x.shape[1] == 0:
@@ -97,6 +106,16 @@ def check_embeddings(
     if validate:
         check_finite(x, name)
     return x
+
+
+def check_values_readable(x: torch.Tensor, name: str) -> None:
+    """Refuse a tensor without values (on the ``meta`` device): every check that reads values,
+    and the maths, would fail on it with a raw torch error."""
+    if x.is_meta:
+        raise SentimentMetricError(
+            f"{name} is on the meta device (shape {_fmt_shape(x.shape)}, no values); "
+            "move it to a real device (cpu, cuda) first"
+        )
 
 
 def check_labels(
@@ -108,21 +127,47 @@ def check_labels(
     length_name: str = "embeddings",
     validate: bool = True,
 ) -> torch.Tensor:
-    """Check a 1-D integer label tensor, its length and (if ``validate``) its range."""
+    """Check 1-D class labels, their length and (if ``validate``) their range; return them as
+    ``torch.int64``.
+
+    Every integer dtype is accepted and read as class indices (``uint8`` never as a boolean
+    mask), and so are floating-point labels that hold whole numbers (as PML accepts);
+    ``bool`` and complex labels, and (when ``validate``) fractional or non-finite floats, are
+    refused. Callers must use the returned tensor: it is the input itself when that is already
+    ``int64``, else a converted copy.
+
+    Example:
+        >>> check_labels(torch.tensor([0, 2, 1], dtype=torch.uint8), 3)
+        tensor([0, 2, 1])
+        >>> check_labels(torch.tensor([0.0, 2.0]), 3)
+        tensor([0, 2])
+    """
     labels = check_tensor(labels, name)
     if labels.dim() != 1:
         raise SentimentMetricError(
             f"{name} must be 1-D of shape (B,), got shape {_fmt_shape(labels.shape)}"
         )
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+    if labels.is_complex() or labels.dtype == torch.bool:
         raise SentimentMetricError(
             f"{name} must hold integer class indices (torch.long), got dtype {labels.dtype}"
         )
+    check_values_readable(labels, name)
     if length is not None and labels.shape[0] != length:
         raise SentimentMetricError(
             f"{name} has {labels.shape[0]} entries but {length_name} has {length} rows; "
             "they must match"
         )
+    if labels.is_floating_point():
+        whole = torch.isfinite(labels) & (labels == labels.round())
+        if validate and labels.numel() > 0 and not bool(whole.all()):
+            bad = labels[~whole][:3].tolist()
+            raise SentimentMetricError(
+                f"{name} must hold integer class indices; got dtype {labels.dtype} with "
+                f"non-integer values such as {bad}"
+            )
+        labels = labels.to(torch.int64)
+    elif labels.dtype != torch.int64:
+        labels = labels.to(torch.int64)
     if validate and num_classes is not None and labels.numel() > 0:
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= num_classes:
@@ -131,6 +176,64 @@ def check_labels(
                 f"got values in [{lo}, {hi}]"
             )
     return labels
+
+
+class MetricBatch(NamedTuple):
+    """What :func:`check_metric_inputs` returns: the checked batch, labels as ``int64``."""
+
+    embeddings: torch.Tensor
+    labels: torch.Tensor
+    ref_emb: torch.Tensor | None
+    ref_labels: torch.Tensor | None
+
+
+def check_metric_inputs(
+    embeddings: Any,
+    labels: Any,
+    num_classes: int,
+    ref_emb: Any = None,
+    ref_labels: Any = None,
+    *,
+    validate: bool = True,
+) -> MetricBatch:
+    """Check what a PML loss or miner is called with: embeddings, labels and the reference set.
+
+    ``embeddings`` ``(B, D)``, ``labels`` ``(B,)`` in ``[0, num_classes)``; ``ref_emb``
+    ``(R, D)`` and ``ref_labels`` ``(R,)`` given together or not at all. Returns all four,
+    the labels as ``int64`` (see :func:`check_labels`).
+
+    Example:
+        >>> b = check_metric_inputs(torch.zeros(2, 3), torch.tensor([1, 0], dtype=torch.int8), 2)
+        >>> b.labels.dtype, b.ref_emb
+        (torch.int64, None)
+    """
+    embeddings = check_embeddings(embeddings, "embeddings", validate=validate)
+    if labels is None:
+        raise SentimentMetricError(
+            "labels are required: the sentiment constraints read the label levels"
+        )
+    labels = check_labels(labels, num_classes, length=embeddings.shape[0], validate=validate)
+    if ref_emb is None:
+        if ref_labels is not None:
+            raise SentimentMetricError("ref_labels was given without ref_emb; give both or neither")
+        return MetricBatch(embeddings, labels, None, None)
+    if ref_labels is None:
+        raise SentimentMetricError("ref_emb was given without ref_labels; give both or neither")
+    ref_emb = check_embeddings(ref_emb, "ref_emb", validate=validate)
+    if ref_emb.shape[1] != embeddings.shape[1]:
+        raise SentimentMetricError(
+            f"ref_emb has embedding size {ref_emb.shape[1]} but embeddings has "
+            f"{embeddings.shape[1]}; they must match"
+        )
+    ref_labels = check_labels(
+        ref_labels,
+        num_classes,
+        length=ref_emb.shape[0],
+        name="ref_labels",
+        length_name="ref_emb",
+        validate=validate,
+    )
+    return MetricBatch(embeddings, labels, ref_emb, ref_labels)
 
 
 def check_metric_batch(
@@ -142,38 +245,11 @@ def check_metric_batch(
     *,
     validate: bool = True,
 ) -> torch.Tensor:
-    """Check what a PML loss or miner is called with: embeddings, labels and the reference set.
-
-    ``embeddings`` ``(B, D)``, ``labels`` ``(B,)`` in ``[0, num_classes)``; ``ref_emb``
-    ``(R, D)`` and ``ref_labels`` ``(R,)`` given together or not at all. Returns the embeddings.
-    """
-    embeddings = check_embeddings(embeddings, "embeddings", validate=validate)
-    if labels is None:
-        raise SentimentMetricError(
-            "labels are required: the sentiment constraints read the label levels"
-        )
-    check_labels(labels, num_classes, length=embeddings.shape[0], validate=validate)
-    if ref_emb is None:
-        if ref_labels is not None:
-            raise SentimentMetricError("ref_labels was given without ref_emb; give both or neither")
-        return embeddings
-    if ref_labels is None:
-        raise SentimentMetricError("ref_emb was given without ref_labels; give both or neither")
-    ref_emb = check_embeddings(ref_emb, "ref_emb", validate=validate)
-    if ref_emb.shape[1] != embeddings.shape[1]:
-        raise SentimentMetricError(
-            f"ref_emb has embedding size {ref_emb.shape[1]} but embeddings has "
-            f"{embeddings.shape[1]}; they must match"
-        )
-    check_labels(
-        ref_labels,
-        num_classes,
-        length=ref_emb.shape[0],
-        name="ref_labels",
-        length_name="ref_emb",
-        validate=validate,
-    )
-    return embeddings
+    """:func:`check_metric_inputs`, returning only the embeddings (prefer that function: its
+    labels are ``int64`` whatever integer dtype came)."""
+    return check_metric_inputs(
+        embeddings, labels, num_classes, ref_emb, ref_labels, validate=validate
+    ).embeddings
 
 
 def check_choice(value: Any, allowed: Sequence[str], name: str) -> str:
@@ -216,3 +292,91 @@ def check_margins(margins: Any, name: str = "margins") -> tuple[float, float]:
     a1 = check_nonnegative_float(margins[0], f"{name}[0]")
     a2 = check_nonnegative_float(margins[1], f"{name}[1]")
     return a1, a2
+
+
+def check_class_names(class_names: Sequence[str] | None, c: int) -> tuple[str, ...] | None:
+    """``C`` distinct class names (as strings), or ``None``."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+        raise SentimentMetricError(
+            f"class_names must be a sequence of {c} names, got {type(class_names).__name__} "
+            f"{class_names!r}"
+        )
+    names = tuple(str(n) for n in class_names)
+    if len(names) != c:
+        raise SentimentMetricError(f"class_names has {len(names)} names but level is {c} x {c}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SentimentMetricError(f"class_names must be distinct, got {dup} more than once")
+    return names
+
+
+def groups_of_level(level: torch.Tensor) -> torch.Tensor:
+    """Group index of each class read off ``level`` (classes at level <= 1 share a group,
+    labelled by the first member, then made compact)."""
+    first = (level <= 1).to(torch.int64).argmax(dim=1)
+    return torch.unique(first, return_inverse=True)[1]
+
+
+def check_groups(level: torch.Tensor, groups: Any) -> torch.Tensor:
+    """``(C,)`` int64 groups that agree with ``level`` (1 inside a group, 2 across groups).
+
+    Without ``groups`` they are read off ``level``, which must then be transitive (a
+    partition); either way one rule holds: ``level[i, j] == 1`` exactly when ``i != j`` are in
+    the same group, so the loss (which reads ``level``) and the polarity measures (which read
+    ``groups``) never disagree.
+    """
+    c = level.shape[0]
+    if groups is None:
+        groups = groups_of_level(level)
+        where = "level is not transitive (not a partition into groups)"
+    else:
+        if isinstance(groups, (str, bytes)):
+            raise SentimentMetricError(f"groups must be {c} ints, got {groups!r}")
+        if isinstance(groups, torch.Tensor) and (
+            groups.is_floating_point() or groups.dtype == torch.bool
+        ):
+            raise SentimentMetricError(f"groups must be integers, got dtype {groups.dtype}")
+        try:
+            groups = torch.as_tensor(groups, dtype=torch.int64).reshape(-1)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise SentimentMetricError(f"groups must be {c} ints, got {groups!r}") from err
+        if groups.numel() != c:
+            raise SentimentMetricError(f"groups must have {c} entries, got {groups.numel()}")
+        if bool((groups < 0).any()):
+            raise SentimentMetricError(f"groups must be >= 0, got {groups.tolist()}")
+        where = "groups contradict level"
+    same = groups[:, None] == groups[None, :]
+    expected = torch.where(same, 1, 2)
+    expected.fill_diagonal_(0)
+    if not torch.equal(expected, level):
+        i, j = (int(v) for v in (expected != level).nonzero()[0])
+        raise SentimentMetricError(
+            f"{where}: classes {i} and {j} have level {int(level[i, j])} but groups "
+            f"{int(groups[i])} and {int(groups[j])} (level must be 1 within a group, 2 across)"
+        )
+    return groups
+
+
+def check_group_names(
+    group_names: Sequence[str] | None, groups: torch.Tensor
+) -> tuple[str, ...] | None:
+    """Distinct names, one per group index ``0 .. max(groups)`` at least, or ``None``."""
+    if group_names is None:
+        return None
+    if isinstance(group_names, (str, bytes)) or not isinstance(group_names, Sequence):
+        raise SentimentMetricError(
+            f"group_names must be a sequence of names, got {type(group_names).__name__} "
+            f"{group_names!r}"
+        )
+    n = int(groups.max()) + 1
+    names = tuple(str(g) for g in group_names)
+    if len(names) < n:
+        raise SentimentMetricError(
+            f"group_names has {len(names)} name(s) but groups use indices 0 to {n - 1}; "
+            "give one name per group index"
+        )
+    if len(set(names)) != len(names):
+        raise SentimentMetricError(f"group_names must be distinct, got {list(names)}")
+    return names

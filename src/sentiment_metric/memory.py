@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from pytorch_metric_learning.losses import CrossBatchMemory
 from pytorch_metric_learning.utils import common_functions as c_f
 from torch import Tensor
 
+from ._checks import check_embeddings, check_labels, check_positive_int, check_tensor
 from .constraint import SentimentConstraintLoss
+from .errors import SentimentMetricError
 
 __all__ = ["SentimentCrossBatchMemory"]
 
@@ -33,6 +36,11 @@ class SentimentCrossBatchMemory(CrossBatchMemory):
         memory_size: ``M``, the number of stored embeddings.
         miner: optional PML miner called against the memory.
 
+    Every call is checked first (a :class:`~sentiment_metric.SentimentMetricError` naming the
+    argument): ``embeddings`` ``(B, embedding_size)``, ``labels`` ``(B,)`` of any integer dtype
+    (stored as ``int64``), ``B <= memory_size``, ``enqueue_mask`` a ``(B,)`` bool tensor.
+    The value checks (finiteness, label range) follow the wrapped loss's ``validate``.
+
     Example:
         >>> import torch
         >>> import sentiment_metric as sm
@@ -47,6 +55,68 @@ class SentimentCrossBatchMemory(CrossBatchMemory):
     embedding_memory: Tensor
     label_memory: Tensor
 
+    def __init__(
+        self,
+        loss: torch.nn.Module,
+        embedding_size: int,
+        memory_size: int = 1024,
+        miner: torch.nn.Module | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(loss, torch.nn.Module):
+            raise SentimentMetricError(
+                f"loss must be a loss module (a PML loss), got {type(loss).__name__}"
+            )
+        if miner is not None and not isinstance(miner, torch.nn.Module):
+            raise SentimentMetricError(
+                f"miner must be a PML miner (a torch.nn.Module) or None, got "
+                f"{type(miner).__name__} {miner!r}"
+            )
+        check_positive_int(embedding_size, "embedding_size")
+        check_positive_int(memory_size, "memory_size")
+        super().__init__(loss, embedding_size, memory_size=memory_size, miner=miner, **kwargs)
+
+    def _check_call(
+        self, embeddings: Any, labels: Any, indices_tuple: Any, enqueue_mask: Any
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The checked ``(embeddings, labels as int64, enqueue_mask)`` of a call."""
+        validate = bool(getattr(self.loss, "validate", True))
+        rel = getattr(self.loss, "relations", None)
+        num_classes = getattr(rel, "num_classes", None)
+        embeddings = check_embeddings(embeddings, "embeddings", validate=validate)
+        if embeddings.shape[1] != self.embedding_size:
+            raise SentimentMetricError(
+                f"embeddings must have embedding_size={self.embedding_size} columns, got shape "
+                f"{tuple(embeddings.shape)}"
+            )
+        if labels is None:
+            raise SentimentMetricError("labels are required: the memory stores each label")
+        b = embeddings.shape[0]
+        labels = check_labels(labels, num_classes, length=b, validate=validate)
+        if indices_tuple is not None and enqueue_mask is not None:
+            raise SentimentMetricError(
+                "indices_tuple and enqueue_mask are mutually exclusive; give one or neither"
+            )
+        if enqueue_mask is None:
+            if b > self.memory_size:
+                raise SentimentMetricError(
+                    f"embeddings has {b} rows but memory_size is {self.memory_size}; a batch "
+                    "must fit in the memory (use a larger memory_size or an enqueue_mask)"
+                )
+            return embeddings, labels, None
+        mask = check_tensor(enqueue_mask, "enqueue_mask")
+        if mask.dtype != torch.bool or mask.shape != (b,):
+            raise SentimentMetricError(
+                f"enqueue_mask must be a bool tensor of shape ({b},) like the batch, got shape "
+                f"{tuple(mask.shape)} and dtype {mask.dtype}"
+            )
+        if validate and int(mask.sum()) > self.memory_size:
+            raise SentimentMetricError(
+                f"enqueue_mask enqueues {int(mask.sum())} rows but memory_size is "
+                f"{self.memory_size}"
+            )
+        return embeddings, labels, mask.to(embeddings.device)
+
     @staticmethod
     def supported_losses() -> list[str]:
         return [*CrossBatchMemory.supported_losses(), "SentimentConstraintLoss"]
@@ -58,6 +128,9 @@ class SentimentCrossBatchMemory(CrossBatchMemory):
         indices_tuple: Any = None,
         enqueue_mask: Tensor | None = None,
     ) -> Any:
+        embeddings, labels, enqueue_mask = self._check_call(
+            embeddings, labels, indices_tuple, enqueue_mask
+        )
         if (
             self.miner is not None
             or indices_tuple is not None
@@ -76,11 +149,8 @@ class SentimentCrossBatchMemory(CrossBatchMemory):
         )
         queue_emb, queue_labels = embeddings, labels
         if enqueue_mask is not None:
-            assert len(enqueue_mask) == len(embeddings)
             queue_emb, queue_labels = embeddings[enqueue_mask], labels[enqueue_mask]
             embeddings, labels = embeddings[~enqueue_mask], labels[~enqueue_mask]
-        else:
-            assert len(embeddings) <= len(self.embedding_memory)
         self.add_to_memory(queue_emb, queue_labels, len(queue_emb))
         n = len(self.embedding_memory) if self.has_been_filled else self.queue_idx
         self_index = self.curr_batch_idx if enqueue_mask is None else None

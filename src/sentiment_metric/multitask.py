@@ -8,7 +8,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import check_embeddings, check_labels, check_nonnegative_float, check_shape
+from ._checks import (
+    check_embeddings,
+    check_finite,
+    check_labels,
+    check_nonnegative_float,
+    check_shape,
+)
 from .constraint import SentimentConstraintLoss
 from .errors import SentimentMetricError
 from .wheel import EmotionWheel, LabelRelations
@@ -41,9 +47,14 @@ class MultiTaskSentimentLoss(torch.nn.Module):
         omega: ``ω`` in ``[0, 1]``.
         metric_loss: the metric loss (any PML loss); ``None`` builds a
             :class:`SentimentConstraintLoss` from ``class_names``/``relations``/``wheel``.
-        miner: optional PML miner called as ``miner(embeddings, labels)``; its tuples go to
-            ``metric_loss``.
+        miner: optional PML miner (a module, not a name) called as
+            ``miner(embeddings, labels)``; its tuples go to ``metric_loss``.
         class_names, relations, wheel: see :class:`SentimentConstraintLoss`.
+
+    The inputs are checked on every call (a :class:`~sentiment_metric.SentimentMetricError`
+    naming the argument); labels of any integer dtype are read as ``int64``. The checks that
+    read values (NaN/Inf logits, the label range) follow the metric loss's ``validate``
+    switch (``SentimentConstraintLoss(validate=False)`` turns them off).
 
     Shapes:
         ``forward(embeddings (B, D), logits (B, C), labels (B,)) -> ()``
@@ -90,6 +101,11 @@ class MultiTaskSentimentLoss(torch.nn.Module):
                 f"metric_loss must be a torch.nn.Module (a PML loss), got "
                 f"{type(metric_loss).__name__}"
             )
+        if miner is not None and not isinstance(miner, torch.nn.Module):
+            raise SentimentMetricError(
+                f"miner must be a PML miner module (e.g. sentiment_metric."
+                f"SentimentSemiHardMiner(...)) or None, got {type(miner).__name__} {miner!r}"
+            )
         self.metric_loss = metric_loss
         self.miner = miner
         rel = getattr(metric_loss, "relations", None)  # any PML loss may be given
@@ -106,7 +122,14 @@ class MultiTaskSentimentLoss(torch.nn.Module):
             )
         if not logits.is_floating_point():
             raise SentimentMetricError(f"logits must be floating point, got {logits.dtype}")
+        if self.validate:
+            check_finite(logits, "logits")
         return logits
+
+    @property
+    def validate(self) -> bool:
+        """Whether the checks that read values run: the metric loss's ``validate``."""
+        return bool(getattr(self.metric_loss, "validate", True))
 
     def parts(self, embeddings: Tensor, logits: Tensor, labels: Tensor) -> LossParts:
         """``total = (1 − ω)·CE(logits, labels) + ω·metric_loss(embeddings, labels[, mined])``
@@ -115,7 +138,7 @@ class MultiTaskSentimentLoss(torch.nn.Module):
         embeddings = check_embeddings(embeddings, "embeddings", validate=False)
         b = embeddings.shape[0]
         logits = self._check_logits(logits, b)
-        check_labels(labels, logits.shape[1], length=b)
+        labels = check_labels(labels, logits.shape[1], length=b, validate=self.validate)
         cls = torch.nn.functional.cross_entropy(logits, labels)
         indices = None if self.miner is None else self.miner(embeddings, labels)
         metric = self.metric_loss(embeddings, labels, indices)

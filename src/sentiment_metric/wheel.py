@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ._checks import check_tensor
+from ._checks import check_class_names, check_group_names, check_groups, check_tensor
 from .errors import SentimentMetricError
 from .functional.constraint import theta_matrix
 
@@ -29,6 +29,15 @@ __all__ = [
 
 def _norm(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def _name(x: Any, where: str) -> str:
+    """``x`` when it is a non-empty string; a clear error naming ``where`` otherwise."""
+    if not isinstance(x, str) or not x.strip():
+        raise SentimentMetricError(
+            f"{where} must hold non-empty strings, got {type(x).__name__} {x!r}"
+        )
+    return x
 
 
 class LabelRelations:
@@ -97,27 +106,13 @@ class LabelRelations:
             dis = dis.detach().to(device="cpu", dtype=torch.get_default_dtype())
             if not bool(torch.isfinite(dis).all()) or bool((dis < 1).any()):
                 raise SentimentMetricError("dis must be finite and >= 1 everywhere")
-        if class_names is not None:
-            class_names = tuple(str(n) for n in class_names)
-            if len(class_names) != c:
-                raise SentimentMetricError(
-                    f"class_names has {len(class_names)} names but level is {c} x {c}"
-                )
-        if groups is None:
-            # classes at level <= 1 of each other share a group: label by the first member
-            same = level <= 1
-            groups = same.to(torch.int64).argmax(dim=1)
-            _, groups = torch.unique(groups, return_inverse=True)
-        groups = torch.as_tensor(groups, dtype=torch.int64).reshape(-1)
-        if groups.numel() != c:
-            raise SentimentMetricError(f"groups must have {c} entries, got {groups.numel()}")
+        class_names = check_class_names(class_names, c)
+        groups = check_groups(level, groups)
         self.level: torch.Tensor = level
         self.dis: torch.Tensor = dis
         self.class_names: tuple[str, ...] | None = class_names
         self.groups: torch.Tensor = groups
-        self.group_names: tuple[str, ...] | None = (
-            tuple(group_names) if group_names is not None else None
-        )
+        self.group_names: tuple[str, ...] | None = check_group_names(group_names, groups)
 
     @classmethod
     def from_groups(
@@ -140,6 +135,11 @@ class LabelRelations:
             >>> sm.LabelRelations.from_groups([0, 1, 0, 1]).level[0].tolist()
             [0, 2, 1, 2]
         """
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, (Sequence, torch.Tensor)):
+            raise SentimentMetricError(
+                f"groups must be a 1-D sequence of ints (one group index per class), got "
+                f"{type(groups).__name__} {groups!r}"
+            )
         if isinstance(groups, torch.Tensor):
             if groups.is_floating_point() or groups.dim() != 1:
                 raise SentimentMetricError(
@@ -148,6 +148,8 @@ class LabelRelations:
                 )
             g = groups.to(torch.int64).cpu()
         else:
+            if any(isinstance(v, (str, bytes, bool)) for v in groups):
+                raise SentimentMetricError(f"groups must hold ints, got {list(groups)!r}")
             try:
                 vals = [int(v) for v in groups]
             except (TypeError, ValueError) as err:
@@ -211,39 +213,75 @@ class EmotionWheel:
         aliases: Mapping[str, str] | None = None,
         name: str = "custom",
     ) -> None:
-        if isinstance(emotions, str) or len(emotions) < 2:
+        if (
+            isinstance(emotions, (str, bytes))
+            or not isinstance(emotions, Sequence)
+            or len(emotions) < 2
+        ):
             raise SentimentMetricError(
                 f"emotions must be a sequence of at least 2 names, got {emotions!r}"
             )
-        normed = [_norm(e) for e in emotions]
+        normed = [_norm(_name(e, "emotions")) for e in emotions]
         if len(set(normed)) != len(normed):
             raise SentimentMetricError(f"emotions must be distinct, got {list(emotions)}")
         self.emotions: tuple[str, ...] = tuple(normed)
-        self.name = name
+        self.name = str(name)
         index = {e: i for i, e in enumerate(self.emotions)}
+        self._index = index
+        self._polarity = self._read_groups(groups, list(emotions))
+        self.group_names: tuple[str, ...] = tuple(str(g) for g in groups)
+        self.aliases: dict[str, str] = self._read_aliases(aliases)
+
+    def _read_groups(self, groups: Any, emotions: list[Any]) -> dict[str, str]:
+        """Emotion -> its group name; every emotion in exactly one group."""
+        if not isinstance(groups, Mapping):
+            raise SentimentMetricError(
+                "groups must be a mapping from a polarity name to its emotions, e.g. "
+                "{'positive': ['joy', ...], 'negative': [...]}; got "
+                f"{type(groups).__name__} {groups!r}"
+            )
         polarity_of: dict[str, str] = {}
-        for g, members in dict(groups).items():
+        for g, members in groups.items():
+            g = _name(g, "groups (a group name)")
+            if isinstance(members, (str, bytes)) or not isinstance(members, Sequence):
+                raise SentimentMetricError(
+                    f"groups[{g!r}] must be a sequence of emotion names, got {members!r}"
+                )
             for m in members:
-                m_n = _norm(m)
-                if m_n not in index:
+                m_n = _norm(_name(m, f"groups[{g!r}]"))
+                if m_n not in self._index:
                     raise SentimentMetricError(
-                        f"groups[{g!r}] names {m!r}, which is not in emotions {list(emotions)}"
+                        f"groups[{g!r}] names {m!r}, which is not in emotions {emotions}"
                     )
                 if m_n in polarity_of:
                     raise SentimentMetricError(f"emotion {m!r} is in more than one group")
-                polarity_of[m_n] = str(g)
+                polarity_of[m_n] = g
         missing = [e for e in self.emotions if e not in polarity_of]
         if missing:
             raise SentimentMetricError(f"emotions {missing} are in no group of groups")
-        self.group_names: tuple[str, ...] = tuple(str(g) for g in dict(groups))
-        self._polarity = polarity_of
-        self._index = index
-        self.aliases: dict[str, str] = {}
-        for alias, target in (aliases or {}).items():
-            t = _norm(target)
-            if t not in index:
+        return polarity_of
+
+    def _read_aliases(self, aliases: Any) -> dict[str, str]:
+        """Alias -> emotion; an alias may not be another emotion's name."""
+        if aliases is None:
+            return {}
+        if not isinstance(aliases, Mapping):
+            raise SentimentMetricError(
+                f"aliases must be a mapping alias -> emotion, got {type(aliases).__name__}"
+            )
+        out: dict[str, str] = {}
+        for alias, target in aliases.items():
+            a = _norm(_name(alias, "aliases (an alias)"))
+            t = _norm(_name(target, f"aliases[{alias!r}]"))
+            if t not in self._index:
                 raise SentimentMetricError(f"alias {alias!r} points to unknown emotion {target!r}")
-            self.aliases[_norm(alias)] = t
+            if a in self._index and a != t:
+                raise SentimentMetricError(
+                    f"alias {alias!r} -> {target!r} is itself an emotion of the wheel; an "
+                    "alias may not rename another emotion"
+                )
+            out[a] = t
+        return out
 
     def canonical(self, name: str) -> str:
         """The wheel's own spelling of ``name`` (case-insensitive, aliases accepted)."""
@@ -262,7 +300,11 @@ class EmotionWheel:
             raise SentimentMetricError(
                 f"unknown emotion {name!r} on wheel {self.name!r}\n"
                 f"known names: {', '.join(self.emotions)}\n"
-                f"accepted aliases: {alias_txt or '(none)'}"
+                f"accepted aliases: {alias_txt or '(none)'}\n"
+                "classes that are not emotions of this wheel (any two-level hierarchy): pass "
+                "relations=sentiment_metric.LabelRelations.from_groups(groups, class_names=...) "
+                "instead of class_names=, with groups the coarse group index of each class; or "
+                "build your own wheel=sentiment_metric.EmotionWheel(...)"
             )
         return self._index[key]
 

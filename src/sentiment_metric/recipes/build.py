@@ -99,17 +99,66 @@ def build_optimizer(
 def load_model(
     checkpoint: str | Path | Mapping[str, Any], device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model saved in a checkpoint (eval mode) -> ``(model, checkpoint dict)``."""
+    """Rebuild the model saved in a checkpoint (eval mode) -> ``(model, checkpoint dict)``.
+
+    Raises:
+        SentimentMetricError: the checkpoint lacks its config, class names or weights, or its
+            config describes another model than its weights (one line naming the mismatch).
+    """
     ckpt = (
         dict(checkpoint)
         if isinstance(checkpoint, Mapping)
         else load_checkpoint(checkpoint, map_location="cpu")
     )
-    config = TrainConfig.from_dict(ckpt["config"])
-    model = build_model(config, num_classes=len(ckpt["class_names"]), load_weights=False)
+    missing = [k for k in ("config", "class_names", "model") if not ckpt.get(k)]
+    if missing:
+        raise SentimentMetricError(
+            f"the checkpoint has no {', '.join(repr(k) for k in missing)}: it cannot rebuild "
+            "its model (was it written by `sentiment-metric train`?)"
+        )
+    try:
+        config = TrainConfig.from_dict(ckpt["config"])
+        model = build_model(config, num_classes=len(ckpt["class_names"]), load_weights=False)
+    except (TypeError, ValueError, KeyError) as err:
+        raise SentimentMetricError(
+            f"the checkpoint's config does not describe a model ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''})"
+        ) from err
+    _check_weights(model.state_dict(), ckpt["model"], config, len(ckpt["class_names"]))
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
     return model, ckpt
+
+
+def _check_weights(
+    expected: Mapping[str, torch.Tensor], saved: Any, config: TrainConfig, num_classes: int
+) -> None:
+    """One-line error when the saved weights are not those of the model the config builds."""
+    if not isinstance(saved, Mapping):
+        raise SentimentMetricError(
+            f"the checkpoint's model is a {type(saved).__name__}, not weights"
+        )
+    lacking = [k for k in expected if k not in saved]
+    extra = [k for k in saved if k not in expected]
+    shapes = [
+        f"{k} {tuple(saved[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in saved and isinstance(saved[k], torch.Tensor) and saved[k].shape != v.shape
+    ]
+    if not (lacking or extra or shapes):
+        return
+    what = []
+    if lacking:
+        what.append(f"{len(lacking)} tensor(s) missing (e.g. {lacking[0]})")
+    if extra:
+        what.append(f"{len(extra)} unexpected tensor(s) (e.g. {extra[0]})")
+    if shapes:
+        what.append(f"{len(shapes)} of another shape (e.g. {shapes[0]}, saved vs built)")
+    raise SentimentMetricError(
+        f"the checkpoint's weights do not match the model its config describes (backbone "
+        f"{config.backbone!r}, width {config.width}, embedding {config.embedding}, "
+        f"{num_classes} class names): " + "; ".join(what)
+    )
 
 
 @dataclass

@@ -132,6 +132,7 @@ def _add_retrieve(sub: Any) -> None:
     r.add_argument("--out", default="retrieval")
     r.add_argument("--device", default="auto")
     r.add_argument("--batch-size", type=_positive_int, default=64)
+    r.add_argument("--strict", action="store_true", help="an unreadable image is an error")
 
 
 def _add_embed(sub: Any) -> None:
@@ -227,6 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         strict=args.strict,
     )
     print(metrics_markdown(metrics), end="")
+    _report_skipped(metrics.get("skipped", []))
     print(f"wrote {out}/metrics.json, metrics.md, confusion.png")
     return 0
 
@@ -240,8 +242,10 @@ def _cmd_retrieve(args: argparse.Namespace) -> int:
         k=args.k,
         device=args.device,
         batch_size=args.batch_size,
+        strict=args.strict,
     )
     print(doc["table"], end="")
+    _report_skipped(doc["skipped"])
     print(f"wrote {args.out}/retrieval.md, retrieval.json, retrieval.png")
     return 0
 
@@ -260,7 +264,16 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         strict=args.strict,
     )
     print(f"wrote {info['num']} embeddings of dimension {info['dim']} to {info['path']}")
+    _report_skipped(info["skipped"])
     return 0
+
+
+def _report_skipped(skipped: Sequence[str]) -> None:
+    """Name on stderr every image left out (unreadable; never replaced by another)."""
+    if skipped:
+        print(f"left out {len(skipped)} unreadable image(s):", file=sys.stderr)
+        for reason in skipped:
+            print(f"  {reason}", file=sys.stderr)
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:

@@ -51,8 +51,13 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         raise SentimentMetricError(f"device must be auto, cpu or cuda[:N], got {name!r}") from err
+    if dev.type not in ("cpu", "cuda"):
+        raise SentimentMetricError(
+            f"device must be auto, cpu or cuda[:N], got {name!r} (the recipes run on the CPU "
+            "or on CUDA GPUs only)"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SentimentMetricError(
             f"device {name!r} asked for CUDA, but torch.cuda.is_available() is False"

@@ -13,17 +13,20 @@ way is better is read from the measure registry
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import default_collate
 
 from .. import AffectiveAccuracyCalculator, SentimentMetricError, classification_report
 from ..functional.retrieval import MEASURES
 from .build import load_trained
 from .datasets import recipe_dataset
+from .datasets.base import UnreadableImageError, set_substitution
 from .files import jsonable, write_json
 from .plots import plot_confusion_matrix
 
@@ -70,6 +73,33 @@ def headline_title(key: str, k: int) -> str:
     return title if higher_is_better(key) else f"{title} (lower is better)"
 
 
+class _Indexed(torch.utils.data.Dataset):
+    """``ds[i] -> (i, image, label, None)``, or ``(i, None, None, reason)`` for an image that
+    cannot be read (never another image in its place)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[int, Any, Any, str | None]:
+        try:
+            image, label = self.dataset[i]
+        except UnreadableImageError as err:
+            return i, None, None, str(err)
+        return i, image, label, None
+
+
+def _collate(items: Sequence[tuple[int, Any, Any, str | None]]) -> dict[str, Any]:
+    ok = [it for it in items if it[3] is None]
+    return {
+        "index": [it[0] for it in ok],
+        "batch": default_collate([(it[1], it[2]) for it in ok]) if ok else None,
+        "skipped": [(it[0], it[3]) for it in items if it[3] is not None],
+    }
+
+
 @torch.no_grad()
 def compute_embeddings(
     model: nn.Module,
@@ -79,8 +109,12 @@ def compute_embeddings(
     device: str | torch.device = "cpu",
     workers: int = 0,
     amp: bool = True,
-) -> dict[str, torch.Tensor]:
+) -> dict[str, Any]:
     """Run ``model`` (eval mode) over ``dataset`` in order.
+
+    An image that cannot be decoded is left out and reported (a warning naming it; listed in
+    ``"skipped"``), never replaced by another image: every row belongs to the sample
+    ``"indices"`` names. A dataset built with ``strict=True`` raises instead.
 
     Args:
         model: returns ``(embedding (B, D), logits (B, C))``.
@@ -91,18 +125,27 @@ def compute_embeddings(
         amp: float16 autocast on CUDA.
 
     Returns:
-        ``{"embeddings": (N, D), "logits": (N, C), "labels": (N,)}`` on the CPU (float32,
-        float32, int64).
+        ``{"embeddings": (N, D), "logits": (N, C), "labels": (N,), "indices": (N,),
+        "skipped": [(index, reason), ...]}`` on the CPU (float32, float32, int64, int64).
     """
     device = torch.device(device)
     was_training = model.training
     model.eval()
+    allowed = set_substitution(dataset, False)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers
+        _Indexed(dataset),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_collate,
     )
-    embs, logits, labels = [], [], []
+    embs, logits, labels, indices, skipped = [], [], [], [], []
     try:
-        for images, y in loader:
+        for part in loader:
+            skipped += part["skipped"]
+            if part["batch"] is None:
+                continue
+            images, y = part["batch"]
             with torch.autocast(
                 device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
             ):
@@ -110,14 +153,28 @@ def compute_embeddings(
             embs.append(e.float().cpu())
             logits.append(z.float().cpu())
             labels.append(torch.as_tensor(y, dtype=torch.int64))
+            indices.append(torch.as_tensor(part["index"], dtype=torch.int64))
     finally:
         model.train(was_training)
+        set_substitution(dataset, allowed)
+    if skipped:
+        shown = "\n".join(f"  #{i}: {r}" for i, r in skipped[:20])
+        warnings.warn(
+            f"left out {len(skipped)} unreadable image(s) (never replaced by another; listed "
+            f"in 'skipped'; strict=True makes this an error):\n{shown}",
+            stacklevel=2,
+        )
     if not embs:
-        raise SentimentMetricError("the dataset is empty: nothing to evaluate")
+        raise SentimentMetricError(
+            "the dataset is empty: nothing to evaluate"
+            + (f" ({len(skipped)} unreadable image(s) left out)" if skipped else "")
+        )
     return {
         "embeddings": torch.cat(embs),
         "logits": torch.cat(logits),
         "labels": torch.cat(labels),
+        "indices": torch.cat(indices),
+        "skipped": skipped,
     }
 
 
@@ -144,6 +201,13 @@ def evaluate_embeddings(
     n = int(labels.shape[0])
     if n < 2:
         raise SentimentMetricError(f"retrieval metrics need at least 2 samples, got {n}")
+    present = torch.unique(labels).tolist()
+    if len(present) < 2:
+        shown = [class_names[i] if 0 <= i < len(class_names) else i for i in present]
+        raise SentimentMetricError(
+            f"labels hold one class {shown}: the classification and retrieval measures need at "
+            "least 2 classes (one class would score a meaningless 1.0)"
+        )
     k = min(int(k), n - 1)  # each query ranks the n - 1 others
     out: dict[str, Any] = {"num_samples": n, "k": k}
     if logits is not None:
@@ -170,9 +234,13 @@ def evaluate_model(
     k: int = 10,
     workers: int = 0,
 ) -> dict[str, Any]:
-    """:func:`compute_embeddings` then :func:`evaluate_embeddings`."""
+    """:func:`compute_embeddings` then :func:`evaluate_embeddings`; unreadable images are left
+    out and listed under ``"skipped"``."""
     res = compute_embeddings(model, dataset, batch_size=batch_size, device=device, workers=workers)
-    return evaluate_embeddings(res["embeddings"], res["logits"], res["labels"], class_names, k=k)
+    out = evaluate_embeddings(res["embeddings"], res["logits"], res["labels"], class_names, k=k)
+    if res["skipped"]:
+        out["skipped"] = [reason for _, reason in res["skipped"]]
+    return out
 
 
 def _fmt(v: Any) -> str:

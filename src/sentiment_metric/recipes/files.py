@@ -20,13 +20,67 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 
-__all__ = ["append_jsonl", "atomic_write", "jsonable", "truncate_jsonl", "write_json"]
+__all__ = [
+    "FAULT_HOOK",
+    "append_jsonl",
+    "atomic_write",
+    "fault_point",
+    "jsonable",
+    "remove_stale_temporaries",
+    "truncate_jsonl",
+    "write_json",
+    "write_jsonl",
+]
+
+FAULT_HOOK: Callable[[str], None] | None = None
+"""Fault injection for the kill tests: when set, called at every write point with its name
+(``"write:<file>"`` once the temporary file is complete, ``"replaced:<file>"`` after it
+replaced the target, ``"append:<file>"`` / ``"appended:<file>"`` around a log line); raising
+from it stops the run there, as a kill would."""
+
+_TMP_MARK = ".tmp-"
+
+
+def fault_point(where: str) -> None:
+    """Call :data:`FAULT_HOOK` (a no-op unless a test set it)."""
+    if FAULT_HOOK is not None:
+        FAULT_HOOK(where)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else (or cannot tell): leave its file
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files (``.<name>.tmp-<pid>``) that writes interrupted by a kill
+    left in ``folder``, those of processes no longer running; returns what was removed."""
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        name = p.name
+        if not (name.startswith(".") and _TMP_MARK in name and p.is_file()):
+            continue
+        pid = name.rsplit(_TMP_MARK, 1)[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
@@ -37,16 +91,18 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        fault_point(f"write:{path.name}")
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+    fault_point(f"replaced:{path.name}")
     return path
 
 
@@ -73,9 +129,19 @@ def jsonable(x: Any) -> Any:
 
 def append_jsonl(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
     """Append one JSON line to ``path`` (the metrics log)."""
+    name = Path(path).name
+    fault_point(f"append:{name}")
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record, sort_keys=False) + "\n")
         f.flush()
+    fault_point(f"appended:{name}")
+
+
+def write_jsonl(path: str | os.PathLike[str], records: Sequence[Mapping[str, Any]]) -> Path:
+    """Write ``records`` as the whole JSON-lines file ``path``, atomically (the metrics log
+    rewritten from a checkpoint on resume)."""
+    text = "".join(json.dumps(r, sort_keys=False) + "\n" for r in records)
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def truncate_jsonl(path: str | os.PathLike[str], last_epoch: int) -> None:

@@ -13,10 +13,12 @@ What one run does (:func:`train`):
    :class:`~sentiment_metric.MultiTaskSentimentLoss`: softmax + sentiment constraints, mined
    by :class:`~sentiment_metric.SentimentSemiHardMiner`), SGD with momentum and a step decay
    of the learning rate, mixed precision (AMP) on CUDA;
-5. after every epoch appends one JSON line of metrics to ``<out>/metrics.jsonl`` and writes
-   ``<out>/last.pt`` atomically: the model, optimizer, scheduler, AMP scaler, sampler and
-   every random-number state (torch, CUDA, NumPy, Python, the miner's), so that
-   ``resume=True`` continues **exactly** where it stopped.
+5. after every epoch writes ``<out>/last.pt`` atomically (the model, optimizer, scheduler,
+   AMP scaler, sampler, every random-number state (torch, CUDA, NumPy, Python, the
+   miner's) and every metrics line so far), then appends the epoch's JSON line to
+   ``<out>/metrics.jsonl``; ``resume=True`` continues **exactly** where it stopped and
+   rewrites the log from the checkpoint, so after a kill at any point the log and the
+   checkpoint agree. Temporary files left by an interrupted write are removed at start.
 
 The defaults and their provenance: :mod:`sentiment_metric.recipes.config`.
 
@@ -29,7 +31,6 @@ global batch). ``batch_size`` is per process.
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -57,7 +58,13 @@ from .config import TrainConfig
 from .datasets import recipe_dataset
 from .distributed import DistributedMPerClassSampler, init_distributed, process_rank, world_size
 from .evaluate import evaluate_model
-from .files import append_jsonl, truncate_jsonl
+from .files import (
+    append_jsonl,
+    remove_stale_temporaries,
+    truncate_jsonl,
+    write_json,
+    write_jsonl,
+)
 from .objective import TrainingObjective, build_objective
 
 __all__ = ["METRICS_NAME", "TrainResult", "build_datasets", "train"]
@@ -108,6 +115,7 @@ class _Run:
     start_epoch: int = 0
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_main(self) -> bool:
@@ -221,7 +229,16 @@ def _dataset_labels(dataset: Any) -> tuple[list[str], list[int]]:
         raise SentimentMetricError(
             f"the dataset {name} has no .targets (integer labels); M-per-class sampling needs them"
         )
-    return [str(x) for x in classes], [int(v) for v in targets]
+    names, labels = [str(x) for x in classes], [int(v) for v in targets]
+    present = sorted(set(labels))
+    if len(present) < 2:
+        shown = [names[i] if 0 <= i < len(names) else i for i in present]
+        raise SentimentMetricError(
+            f"the dataset {name} holds {len(present)} class(es) {shown}: metric learning and "
+            "its measures need at least 2 classes with images (one class would train nothing "
+            "and score a perfect 1.0)"
+        )
+    return names, labels
 
 
 def _sampler(
@@ -251,6 +268,8 @@ def _start(
 ) -> _Run:
     """Check the out folder, seed, build data, model, objective, optimizer; resume."""
     rank, world = process_rank(), world_size()
+    if rank == 0:
+        remove_stale_temporaries(config.out)
     ckpt = _previous_checkpoint(config, world)
     if config.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -297,8 +316,9 @@ def _start(
         )
     if run.is_main:
         out = Path(config.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        write_json(out / "config.json", config.to_dict(), indent=2)
+        if ckpt is None:  # a new run starts a new log
+            write_jsonl(out / METRICS_NAME, [])
     return run
 
 
@@ -329,7 +349,12 @@ def _restore(run: _Run, ckpt: Mapping[str, Any]) -> None:
     rng = ckpt["rng"][run.rank] if run.rank < len(ckpt["rng"]) else ckpt["rng"][0]
     set_rng_state(rng, run.objective.generators)
     if run.is_main:
-        truncate_jsonl(Path(run.config.out) / METRICS_NAME, run.start_epoch)
+        log_path = Path(run.config.out) / METRICS_NAME
+        if "log" in ckpt:  # the checkpoint carries every line up to its epoch
+            run.log = [dict(r) for r in ckpt["log"]]
+            write_jsonl(log_path, run.log)
+        else:  # an older checkpoint: keep the lines up to its epoch
+            truncate_jsonl(log_path, run.start_epoch)
 
 
 def _train_epoch(run: _Run, epoch: int, step_callback: StepCallback | None) -> None:
@@ -438,8 +463,10 @@ def _checkpoint(run: _Run, epoch: int, record: dict[str, Any]) -> None:
             "sampler": {"seed": run.sampler.seed, "epoch": epoch + 1},
             "rng": rng_states,
             "metrics": record,
+            "log": [*run.log, record],
         }
         atomic_save(state, Path(config.out) / CHECKPOINT_NAME)
+        run.log.append(record)
         append_jsonl(Path(config.out) / METRICS_NAME, record)
         if config.progress:
             print(_epoch_line(record), flush=True)

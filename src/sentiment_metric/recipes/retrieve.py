@@ -19,7 +19,7 @@ from .. import MIKELS_WHEEL, SentimentMetricError
 from ..functional import exact_knn
 from .build import load_trained
 from .datasets import EmotionImageFolder
-from .datasets.base import image_files
+from .datasets.base import UnreadableImageError, image_files
 from .evaluate import checkpoint_dataset, compute_embeddings
 from .files import write_json
 from .plots import plot_retrieval
@@ -85,11 +85,20 @@ def list_images(paths: Sequence[str | Path]) -> list[Path]:
 
 
 class _Files(torch.utils.data.Dataset):
-    """Image files with a transform; labels -1 unless given. Unreadable files raise by path."""
+    """Image files with a transform; labels -1 unless given. An unreadable file raises
+    :class:`UnreadableImageError` naming it (left out and reported by
+    :func:`compute_embeddings`), or, with ``strict``, a plain error that stops the run."""
 
-    def __init__(self, files: Sequence[Path], transform: Any, labels: Sequence[int] | None = None):
+    def __init__(
+        self,
+        files: Sequence[Path],
+        transform: Any,
+        labels: Sequence[int] | None = None,
+        strict: bool = False,
+    ):
         self.files = list(files)
         self.transform = transform
+        self.strict = strict
         self.targets = list(labels) if labels is not None else [-1] * len(self.files)
 
     def __len__(self) -> int:
@@ -101,23 +110,39 @@ class _Files(torch.utils.data.Dataset):
         try:
             with Image.open(self.files[i]) as im:
                 img = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as err:
-            raise SentimentMetricError(
-                f"image {str(self.files[i])!r} could not be read ({type(err).__name__})"
-            ) from err
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+            reason = f"{type(err).__name__}: {err}"
+            if self.strict:
+                raise SentimentMetricError(
+                    f"unreadable image {str(self.files[i])!r} ({reason}); strict stops here"
+                ) from err
+            raise UnreadableImageError(str(self.files[i]), reason) from err
         return self.transform(img), self.targets[i]
 
 
-def _gallery(folder: Path, transform: Any) -> tuple[Any, list[str], list[int]]:
+def _gallery(
+    folder: Path, transform: Any, strict: bool = False
+) -> tuple[Any, list[str], list[int]]:
     """An emotion ImageFolder when the sub-folders are emotions (labels known), else files."""
     if not folder.is_dir():
         raise SentimentMetricError(f"gallery {str(folder)!r} is not a folder")
     try:
-        ds = EmotionImageFolder(folder, transform=transform)
+        ds = EmotionImageFolder(folder, transform=transform, strict=strict)
         return ds, [p for p, _ in ds.samples], list(ds.targets)
     except SentimentMetricError:
+        if strict and any(folder.iterdir()) and _has_emotion_folders(folder):
+            raise
         files = list_images([folder])
-        return _Files(files, transform), [str(f) for f in files], [-1] * len(files)
+        return _Files(files, transform, strict=strict), [str(f) for f in files], [-1] * len(files)
+
+
+def _has_emotion_folders(folder: Path) -> bool:
+    return any(p.is_dir() and p.name in MIKELS_WHEEL for p in folder.iterdir())
+
+
+def _kept(res: dict[str, Any], items: Sequence[Any]) -> list[Any]:
+    """The entries of ``items`` whose images were read (``res["indices"]``), in order."""
+    return [items[int(i)] for i in res["indices"]]
 
 
 def retrieve_images(
@@ -129,6 +154,7 @@ def retrieve_images(
     k: int = 5,
     device: str = "auto",
     batch_size: int = 64,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """The top ``k`` gallery images of each query image; writes ``retrieval.md``,
     ``retrieval.json`` and ``retrieval.png`` (the grid) to ``out``.
@@ -143,41 +169,56 @@ def retrieve_images(
         k: results per query.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``.
         batch_size: images per forward.
+        strict: an unreadable image is an error (default: left out and listed under
+            ``"skipped"``; never replaced by another image).
 
     Returns:
-        ``{"queries": [{"query": path, "results": [{"path", "distance", "emotion"}, ...]}]}``.
+        ``{"queries": [{"query": path, "results": [{"path", "distance", "emotion"}, ...]}],
+        "skipped": [reason, ...]}``.
     """
     trained = load_trained(checkpoint, device)
     class_names, dev = trained.class_names, trained.device
     transform = eval_transform(trained.config.image_size)
     q_files = list_images(queries)
-    g_ds, g_paths, g_labels = _gallery(Path(gallery), transform)
-    if len(g_paths) < k:
-        raise SentimentMetricError(f"k={k} but the gallery holds only {len(g_paths)} images")
+    g_ds, g_paths, g_labels = _gallery(Path(gallery), transform, strict)
     g_classes = list(getattr(g_ds, "classes", []) or [])
     if g_classes and any(c not in class_names for c in g_classes):
         raise SentimentMetricError(
             f"the gallery's emotions {g_classes} are not all among the model's {class_names}"
         )
+    model = trained.model
+    q_res = compute_embeddings(
+        model, _Files(q_files, transform, strict=strict), batch_size=batch_size, device=dev
+    )
+    g_res = compute_embeddings(model, g_ds, batch_size=batch_size, device=dev)
+    skipped = [r for _, r in q_res["skipped"]] + [r for _, r in g_res["skipped"]]
+    q_files = _kept(q_res, q_files)
+    g_index = _kept(g_res, list(range(len(g_paths))))  # row -> the gallery's own index
+    g_paths, g_labels = _kept(g_res, g_paths), _kept(g_res, g_labels)
+    if len(g_paths) < k:
+        raise SentimentMetricError(f"k={k} but the gallery holds only {len(g_paths)} images")
     # gallery labels in the model's label order (for the level colours)
     g_lab_model = [class_names.index(g_classes[t]) if t >= 0 else -1 for t in g_labels]
-    model = trained.model
-    q_res = compute_embeddings(model, _Files(q_files, transform), batch_size=batch_size, device=dev)
-    g_res = compute_embeddings(model, g_ds, batch_size=batch_size, device=dev)
     dist, idx = topk_neighbors(q_res["embeddings"], g_res["embeddings"], k)
     pred = q_res["logits"].argmax(1).tolist()
 
     results = _results(q_files, pred, dist, idx, g_paths, g_lab_model, class_names)
     table = _results_table(results, k)
     out_dir = Path(out)
-    doc = {"checkpoint": str(checkpoint), "gallery": str(gallery), "k": k, "queries": results}
+    doc = {
+        "checkpoint": str(checkpoint),
+        "gallery": str(gallery),
+        "k": k,
+        "queries": results,
+        "skipped": skipped,
+    }
     write_json(out_dir / "retrieval.json", doc, indent=2)
     (out_dir / "retrieval.md").write_text(table)
-    q_ds = _Files(q_files, transform)
+    q_ds = _Files(q_files, transform, strict=strict)
     plot_retrieval(
         [q_ds[i][0] for i in range(len(q_ds))],
         [-1] * len(q_files),
-        [[g_ds[int(gi)][0] for gi in idx[qi]] for qi in range(len(q_files))],
+        [[g_ds[g_index[int(gi)]][0] for gi in idx[qi]] for qi in range(len(q_files))],
         [[g_lab_model[int(gi)] for gi in idx[qi]] for qi in range(len(q_files))],
         dist.tolist(),
         class_names,
@@ -256,10 +297,11 @@ def export_embeddings(
         dataset, root, split, size: which data (default: the checkpoint's dataset, test split).
         images: image files or folders instead of a dataset (labels -1).
         device, batch_size: where and how the model runs.
-        strict: an unreadable image is an error.
+        strict: an unreadable image is an error (default: left out, never replaced by
+            another image, and listed under ``"skipped"``).
 
     Returns:
-        ``{"path": out, "num": N, "dim": D}``.
+        ``{"path": out, "num": N, "dim": D, "skipped": [reason, ...]}``.
     """
     out = Path(out)
     if out.suffix not in (".pt", ".npz", ".npy"):
@@ -268,7 +310,7 @@ def export_embeddings(
     config, class_names = trained.config, trained.class_names
     if images:
         files = list_images(images)
-        ds: Any = _Files(files, eval_transform(config.image_size))
+        ds: Any = _Files(files, eval_transform(config.image_size), strict=strict)
         paths = [str(f) for f in files]
     else:
         name = dataset or config.dataset
@@ -282,7 +324,7 @@ def export_embeddings(
             else [f"{name}:{split}:{i}" for i in range(len(ds))]
         )
     res = compute_embeddings(trained.model, ds, batch_size=batch_size, device=trained.device)
-    emb, labels = res["embeddings"], res["labels"]
+    emb, labels, paths = res["embeddings"], res["labels"], _kept(res, paths)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":
         torch.save(
@@ -301,4 +343,9 @@ def export_embeddings(
         np.save(out, emb.numpy())
         np.save(out.with_name(out.stem + ".labels.npy"), labels.numpy())
         out.with_name(out.stem + ".paths.txt").write_text("".join(p + "\n" for p in paths))
-    return {"path": str(out), "num": int(emb.shape[0]), "dim": int(emb.shape[1])}
+    return {
+        "path": str(out),
+        "num": int(emb.shape[0]),
+        "dim": int(emb.shape[1]),
+        "skipped": [r for _, r in res["skipped"]],
+    }

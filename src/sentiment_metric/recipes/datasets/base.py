@@ -20,9 +20,13 @@ Unreadable images are never dropped silently:
   :func:`warnings.warn` at the end of the scan with their count and paths. ``strict=True`` raises
   :class:`~sentiment_metric.SentimentMetricError` naming the first bad path instead.
 - **At load** (``ds[i]``), an image that passes the header check but fails to decode is
-  reported the same way (a warning naming the path; added to ``ds.skipped``) and replaced by the
-  next readable image *of the same class*, so a batch keeps its size and its label balance;
-  with ``strict=True`` it raises. (In :class:`~torch.utils.data.DataLoader` workers the
+  reported the same way (a warning naming the path; added to ``ds.skipped``) and, for
+  *training* only, replaced by the next readable image *of the same class*, so a batch keeps
+  its size and its label balance; with ``strict=True`` it raises. With
+  ``ds.substitute_unreadable = False`` (what evaluation, embedding export and retrieval use:
+  an embedding must belong to its file) ``ds[i]`` raises :class:`UnreadableImageError`
+  instead, and :func:`~sentiment_metric.recipes.evaluate.compute_embeddings` leaves the
+  image out and reports it. (In :class:`~torch.utils.data.DataLoader` workers the
   warning is printed by the worker and ``ds.skipped`` of the main process does not change: use
   ``verify=True`` to find every bad file before training.)
 
@@ -48,11 +52,13 @@ __all__ = [
     "IMG_EXTENSIONS",
     "SPLITS",
     "EmotionImageDataset",
+    "UnreadableImageError",
     "canonical_emotion",
     "check_dir",
     "check_root",
     "emotion_folders",
     "image_files",
+    "set_substitution",
 ]
 
 IMG_EXTENSIONS: tuple[str, ...] = (
@@ -73,6 +79,26 @@ SPLITS: tuple[str, ...] = ("train", "val", "test", "all")
 """Accepted ``split=`` values."""
 
 Transform = Callable[[Any], Any]
+
+
+class UnreadableImageError(SentimentMetricError):
+    """An image that could not be decoded at load time (``path`` names it); raised by
+    ``ds[i]`` when the dataset may not substitute another image."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"unreadable image {path!r} ({reason})")
+        self.path = path
+        self.reason = reason
+
+
+def set_substitution(dataset: Any, allowed: bool) -> bool:
+    """Allow or forbid substituting unreadable images in ``dataset`` (or the base dataset of
+    a subset); returns the previous setting (``True`` for datasets without the switch)."""
+    base = getattr(dataset, "base", None) or getattr(dataset, "dataset", None) or dataset
+    before = bool(getattr(base, "substitute_unreadable", True))
+    if isinstance(base, EmotionImageDataset):
+        base.substitute_unreadable = allowed
+    return before
 
 
 def _is_image(name: str) -> bool:
@@ -182,6 +208,9 @@ class EmotionImageDataset(Dataset):
     """Built from files under a ``root`` folder (what the registry's factory passes)."""
     generated_split: ClassVar[bool] = False
     """Takes ``seed=`` and ``split_file=``: its train/val/test split is generated."""
+    substitute_unreadable: bool = True
+    """Replace an image that fails to decode at load by a readable one of its class (training);
+    ``False`` raises :class:`UnreadableImageError` instead (evaluation, export, retrieval)."""
 
     def __init__(
         self,
@@ -278,6 +307,10 @@ class EmotionImageDataset(Dataset):
                 raise SentimentMetricError(
                     f"unreadable image {path!r} ({reason}); strict=True stops here"
                 ) from err
+            if not self.substitute_unreadable:
+                if all(p != path for p, _ in self.skipped):
+                    self.skipped.append((path, reason))
+                raise UnreadableImageError(path, reason) from err
             if all(p != path for p, _ in self.skipped):
                 self.skipped.append((path, reason))
                 warnings.warn(

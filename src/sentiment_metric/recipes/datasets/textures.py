@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ... import MIKELS_WHEEL, SentimentMetricError
-from ..._checks import check_choice, check_positive_int
+from ..._checks import check_choice, check_labels, check_positive_int
 
 __all__ = ["BLOCK", "TEXTURE_MEAN", "TEXTURE_STD", "AffectiveTextures", "generate_textures"]
 
@@ -92,6 +92,8 @@ def generate_textures(
         >>> generate_textures(torch.arange(8), image_size=16, generator=g).shape
         torch.Size([8, 3, 16, 16])
     """
+    labels = check_labels(labels, len(MIKELS_WHEEL))
+    check_positive_int(image_size, "image_size")
     draw = _Draws(generator)
     b, dt = labels.shape[0], torch.float32
     phi = _TWO_PI / 8.0 * (labels.to(dt) + label_noise * draw.randn(b))
