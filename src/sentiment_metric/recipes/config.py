@@ -35,12 +35,14 @@ from typing import Any
 from .. import SentimentMetricError
 from .._checks import check_choice
 from ..functional import MINING_STRATEGIES
+from ..functional.constraint import WEIGHTINGS
 from ..models import BACKBONES
 from .datasets.registry import DATASETS
 
 __all__ = [
     "EMBEDDINGS",
     "LOSSES",
+    "STRATEGIES",
     "TrainConfig",
     "add_config_options",
     "config_options_given",
@@ -51,6 +53,10 @@ __all__ = [
 LOSSES = ("softmax", "triplet", "softmax+triplet", "multitask")
 """The objectives the trainer knows: softmax only; PML's triplet loss only; softmax + triplet;
 softmax + sentiment constraints (``multitask``, the paper's)."""
+
+STRATEGIES = ("none", *MINING_STRATEGIES)
+"""The ``strategy`` values: ``"none"`` (no miner: the loss uses every ranked triplet of the
+batch, exactly) or a mining strategy of :class:`~sentiment_metric.SentimentSemiHardMiner`."""
 
 EMBEDDINGS = ("sentiment", "fc")
 """The embeddings: the Gram sentiment vector, or the backbone's pooled features."""
@@ -116,9 +122,13 @@ class TrainConfig:
         reduced_channels: ``N'``, channels after the 1x1 convolution per tapped layer.
         width: channel width of the ``"small"`` backbone.
         loss: one of :data:`LOSSES`.
-        strategy: mining strategy of the sentiment miner: semihard, hard, random or all.
+        strategy: mining strategy of the sentiment miner: semihard, hard, random or all;
+            ``"none"``: no miner, every ranked triplet of the batch (exact).
         omega: weight ``ω`` of the metric loss, ``E = (1 - ω) E_cls + ω E_metric``.
         margins: ``(α1, α2)`` of the sentiment constraints.
+        weighting: ``θ`` of the sentiment constraints: ``"inverse_wheel"`` (the paper) or
+            ``"none"``.
+        wheel_margin: ``β``, extra margin per wheel step of the sentiment constraints.
         triplet_margin: margin of PML's triplet loss (``loss="triplet"`` or ``"softmax+triplet"``).
         epochs: number of epochs.
         batch_size: images per step and process.
@@ -202,7 +212,9 @@ class TrainConfig:
     strategy: str = field(
         default="semihard",
         metadata=_meta(
-            "objective", "mining strategy (default {default!r})", choices=MINING_STRATEGIES
+            "objective",
+            "mining strategy; 'none': every ranked triplet, exactly (default {default!r})",
+            choices=STRATEGIES,
         ),
     )
     omega: float = field(
@@ -215,6 +227,18 @@ class TrainConfig:
             "sentiment-constraint margins (default {default[0]} {default[1]})",
             check="nonneg",
             metavar=("ALPHA1", "ALPHA2"),
+        ),
+    )
+    weighting: str = field(
+        default="inverse_wheel",
+        metadata=_meta(
+            "objective", "distance weighting θ (default {default!r})", choices=WEIGHTINGS
+        ),
+    )
+    wheel_margin: float = field(
+        default=0.0,
+        metadata=_meta(
+            "objective", "extra margin per wheel step, β (default {default})", check="nonneg"
         ),
     )
     triplet_margin: float = field(

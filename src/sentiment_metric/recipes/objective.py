@@ -9,6 +9,7 @@ for the log, and names the private random generators a resume must restore
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pytorch_metric_learning import losses as pml_losses
@@ -61,9 +62,10 @@ def build_objective(
 
     ``softmax``: cross-entropy only. ``multitask``:
     :class:`~sentiment_metric.MultiTaskSentimentLoss` over
-    :class:`~sentiment_metric.SentimentConstraintLoss` mined by
-    :class:`~sentiment_metric.SentimentSemiHardMiner` (``config.strategy``, seeded by
-    ``config.seed``). ``triplet`` / ``softmax+triplet``: PML's ``TripletMarginLoss`` with its
+    :class:`~sentiment_metric.SentimentConstraintLoss` (``config.margins``, ``weighting``,
+    ``wheel_margin``) mined by :class:`~sentiment_metric.SentimentSemiHardMiner`
+    (``config.strategy``, seeded by ``config.seed``), or over every ranked triplet with
+    ``strategy="none"``. ``triplet`` / ``softmax+triplet``: PML's ``TripletMarginLoss`` with its
     semi-hard ``TripletMarginMiner`` (``omega = 1`` for triplet alone). With
     ``distributed=True`` the metric loss and miner are wrapped in PML's distributed wrappers,
     so mining sees the global batch.
@@ -71,19 +73,25 @@ def build_objective(
     if config.loss == "softmax":
         return TrainingObjective()
     metric: nn.Module
-    miner: nn.Module
+    miner: nn.Module | None
     generators: dict[str, torch.Generator] = {}
     if config.loss == "multitask":
-        metric = SentimentConstraintLoss(class_names=list(class_names), margins=config.margins)
-        sentiment_miner = SentimentSemiHardMiner(
-            class_names=list(class_names),
-            margins=config.margins,
-            strategy=config.strategy,  # type: ignore[arg-type]  # checked by TrainConfig
-            seed=config.seed,
-        )
-        if sentiment_miner.generator is not None:
-            generators["miner"] = sentiment_miner.generator
-        miner, omega = sentiment_miner, config.omega
+        constraints: dict[str, Any] = {
+            "class_names": list(class_names),
+            "margins": config.margins,
+            "weighting": config.weighting,
+            "wheel_margin": config.wheel_margin,
+        }
+        metric = SentimentConstraintLoss(**constraints)
+        miner, omega = None, config.omega
+        if config.strategy != "none":
+            miner = SentimentSemiHardMiner(
+                **constraints,
+                strategy=config.strategy,  # type: ignore[arg-type]  # checked by TrainConfig
+                seed=config.seed,
+            )
+            if miner.generator is not None:
+                generators["miner"] = miner.generator
     else:
         metric = pml_losses.TripletMarginLoss(margin=config.triplet_margin)
         miner = pml_miners.TripletMarginMiner(
@@ -92,6 +100,6 @@ def build_objective(
         omega = 1.0 if config.loss == "triplet" else config.omega
     if distributed:
         metric = pml_dist.DistributedLossWrapper(metric)
-        miner = pml_dist.DistributedMinerWrapper(miner)
+        miner = None if miner is None else pml_dist.DistributedMinerWrapper(miner)
     multitask = MultiTaskSentimentLoss(omega=omega, metric_loss=metric, miner=miner)
     return TrainingObjective(multitask, generators)
