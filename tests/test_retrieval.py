@@ -93,6 +93,8 @@ def test_values_equal_the_functional_engine_and_keys():
     q, yq, r, yr = data(seed=1)
     calc = sm.AffectiveAccuracyCalculator(class_names=FI, k=5, precision_at_ks=(1, 5, 10))
     got = calc.get_accuracy(q, yq, r, yr, True)
+    assert {"NMI", "AMI"} <= set(got)  # PML's default set: clustering included
+    got = {n: v for n, v in got.items() if n not in ("NMI", "AMI")}
     names = [*R.RETRIEVAL_METRICS, "precision_at_5", "precision_at_10"]
     expect = R.retrieval_metrics(
         q, yq, r, yr, relations=calc.relations, k=5, metrics=names, ref_includes_query=True
@@ -100,7 +102,6 @@ def test_values_equal_the_functional_engine_and_keys():
     assert set(got) == set(names)
     for name in names:
         assert got[name] == pytest.approx(expect[name], rel=1e-12), name
-    assert "NMI" not in got and "AMI" not in got
     assert got["first_tier"] == got["r_precision"]
 
 
@@ -158,7 +159,7 @@ def test_perfect_embedding_and_opposite_polarity_first():
     assert all(
         v == pytest.approx(1.0)
         for n, v in acc.items()
-        if n not in ("anmrr", "mean_wheel_distance_at_k")
+        if n not in ("anmrr", "mean_wheel_distance_at_k", "NMI", "AMI")  # k-means: own test
     )
     # on a line: amusement(0) then its wheel neighbours, or then the opposite polarity
     labels = torch.tensor([0, 0, 3, 2, 6, 7])  # FI: amusement x2, contentment, awe, fear, sadness
@@ -295,7 +296,7 @@ def test_calculator_bad_inputs():
     with pytest.raises(err, match="first len\\(query\\) rows"):
         calc.get_accuracy(q, yq, r.flip(0), yr, True)
     with pytest.raises(err, match="integer class indices"):
-        calc.get_accuracy(q, yq.float())
+        calc.get_accuracy(q, yq.float() + 0.5)
     with pytest.raises(err, match="k must be"):
         sm.AffectiveAccuracyCalculator(class_names=FI, k=0)
     with pytest.raises(err, match="knn must be one of"):
@@ -368,3 +369,77 @@ def test_classification_report_bad_inputs():
         sm.classification_report(
             torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), class_names=FI
         )
+
+
+# ------------------------------------------------------------------ issue 11: PML's k, NMI/AMI
+WHEEL_MEASURES = ["polarity_precision_at_k", "wheel_ndcg_at_k", "mean_wheel_distance_at_k"]
+
+
+def clustered(seed=0, n=400, d=16):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(8).repeat_interleave(n // 8)
+    x = torch.randn(8, d, generator=g)[y] + 1.5 * torch.randn(n, d, generator=g)
+    return x, y
+
+
+def test_wheel_measures_keep_their_depth_under_pml_k():
+    x, y = clustered()
+    ten = sm.AffectiveAccuracyCalculator(class_names=FI, k=10, include=WHEEL_MEASURES)
+    expect = ten.get_accuracy(x, y)
+    for k in ("max_bin_count", None):  # PML's data-dependent depths never reach them
+        calc = sm.AffectiveAccuracyCalculator(class_names=FI, k=k, include=WHEEL_MEASURES)
+        assert calc.get_accuracy(x, y) == expect, k
+    deep = sm.AffectiveAccuracyCalculator(class_names=FI, k=None, wheel_k=49)
+    at49 = sm.AffectiveAccuracyCalculator(class_names=FI, k=49, include=WHEEL_MEASURES)
+    got = deep.get_accuracy(x, y)
+    assert {n: got[n] for n in WHEEL_MEASURES} == at49.get_accuracy(x, y)
+    assert got["polarity_precision_at_k"] < expect["polarity_precision_at_k"]
+    assert "wheel_k=49" in repr(deep)
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(sm.SentimentMetricError, match="wheel_k"):
+            sm.AffectiveAccuracyCalculator(class_names=FI, wheel_k=bad)
+
+
+def test_precision_at_1_does_not_depend_on_include():
+    g = torch.Generator().manual_seed(3)
+    # clusters of near-duplicates far from the origin: float32 rounding alone orders them
+    base = torch.randn(60, 32, generator=g).repeat_interleave(4, 0)
+    x = (base + 1e-4 * torch.randn(240, 32, generator=g) + 30.0).float()
+    y = torch.randint(0, 8, (240,), generator=g)
+    d = ((x.double()[:, None] - x.double()[None]) ** 2).sum(-1)
+    d.fill_diagonal_(math.inf)
+    expect = float((y[d.argmin(dim=1)] == y).double().mean())
+    got = set()
+    for include in ([], ["precision_at_1"], ["precision_at_1", "anmrr"], PML_SHARED):
+        for k in (1, 10, "max_bin_count", None):
+            calc = sm.AffectiveAccuracyCalculator(class_names=FI, k=k, include=include)
+            got.add(calc.get_accuracy(x, y)["precision_at_1"])
+    assert got == {expect}
+
+
+@pytest.mark.parametrize("faiss", [False, True])
+def test_nmi_ami_by_default_with_or_without_faiss(monkeypatch, faiss):
+    if faiss and not HAS_FAISS:
+        pytest.skip("faiss not installed")
+    monkeypatch.setattr(M.knn, "faiss_available", lambda: faiss)
+    x, y = clustered(1, n=800)
+    out = sm.AffectiveAccuracyCalculator(class_names=FI).get_accuracy(x, y)
+    assert {"NMI", "AMI"} <= set(out)
+    assert 0.3 < out["AMI"] <= out["NMI"] <= 1.0
+    out = sm.AffectiveAccuracyCalculator(class_names=FI, exclude=["NMI", "AMI"]).get_accuracy(x, y)
+    assert "NMI" not in out
+
+
+def test_nmi_ami_in_pml_tester_output_without_faiss(monkeypatch):
+    from pytorch_metric_learning import testers
+
+    monkeypatch.setattr(M.knn, "faiss_available", lambda: False)
+    x, y = clustered(2, n=160)
+    dataset = torch.utils.data.TensorDataset(x, y)
+    tester = testers.GlobalEmbeddingSpaceTester(
+        accuracy_calculator=sm.AffectiveAccuracyCalculator(class_names=FI),
+        dataloader_num_workers=0,
+        batch_size=64,
+    )
+    acc = tester.test({"val": dataset}, 0, torch.nn.Identity())["val"]
+    assert {"NMI_level0", "AMI_level0", "wheel_ndcg_at_k_level0"} <= set(acc)

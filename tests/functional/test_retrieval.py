@@ -31,8 +31,10 @@ def brute_rankings(q, r, ref_includes_query):
     return out
 
 
-def brute_query(ranked, yq, k, ks, rel, gtm, cand_labels):
-    """All measures of one query from its ranked reference labels (explicit loops)."""
+def brute_query(ranked, yq, k, ks, rel, gtm, cand_labels, wk=None):
+    """All measures of one query from its ranked reference labels (explicit loops); the wheel
+    measures at depth ``wk`` (default ``k``)."""
+    wk = k if wk is None else wk
     n = len(ranked)
     h = [1 if y == yq else 0 for y in ranked]
     big_r = sum(h)
@@ -60,15 +62,15 @@ def brute_query(ranked, yq, k, ks, rel, gtm, cand_labels):
     groups = REL.groups.tolist()
     dis = REL.dis.tolist()
     level = REL.level.tolist()
-    res["polarity_precision_at_k"] = sum(groups[y] == groups[yq] for y in ranked[:k]) / k
-    res["mean_wheel_distance_at_k"] = sum(dis[yq][y] - 1 for y in ranked[:k]) / k
+    res["polarity_precision_at_k"] = sum(groups[y] == groups[yq] for y in ranked[:wk]) / wk
+    res["mean_wheel_distance_at_k"] = sum(dis[yq][y] - 1 for y in ranked[:wk]) / wk
 
     def g(y):
         return 1.0 / dis[yq][y] if level[yq][y] <= 1 else 0.0
 
-    dcg = sum(g(y) / math.log2(i + 2) for i, y in enumerate(ranked[:k]))
+    dcg = sum(g(y) / math.log2(i + 2) for i, y in enumerate(ranked[:wk]))
     ideal = sorted((g(y) for y in cand_labels), reverse=True)
-    idcg = sum(v / math.log2(i + 2) for i, v in enumerate(ideal[:k]))
+    idcg = sum(v / math.log2(i + 2) for i, v in enumerate(ideal[:wk]))
     res["wheel_ndcg_at_k"] = dcg / idcg
     # MPEG-7 ANMRR
     kq = min(4 * big_r, 2 * gtm)
@@ -80,7 +82,12 @@ def brute_query(ranked, yq, k, ks, rel, gtm, cand_labels):
     return res
 
 
-def brute_all(q, yq, r, yr, ref_includes_query, k, ks):
+def wheel_depth(k, n_cand):
+    """The wheel measures' depth without ``wheel_k``: an int ``k``, else 10 (capped)."""
+    return k if isinstance(k, int) else min(10, n_cand)
+
+
+def brute_all(q, yq, r, yr, ref_includes_query, k, ks, wk=None):
     rankings = brute_rankings(q, r, ref_includes_query)
     counts = []
     for i in range(len(q)):
@@ -90,7 +97,7 @@ def brute_all(q, yq, r, yr, ref_includes_query, k, ks):
     out = []
     for i, rank in enumerate(rankings):
         labels = [int(yr[j]) for j in rank]
-        out.append(brute_query(labels, int(yq[i]), k, ks, REL, gtm, labels))
+        out.append(brute_query(labels, int(yq[i]), k, ks, REL, gtm, labels, wk))
     return out
 
 
@@ -110,8 +117,9 @@ def make_data(seed, m, n, ref_includes_query, n_labels=8, absent=()):
 
 
 def compare(q, yq, r, yr, ref_includes_query, k, ks, chunk_size=None):
-    kk = _resolve(k, q, yq, yr, ref_includes_query, len(r) - int(ref_includes_query))
-    ref = brute_all(q, yq, r, yr, ref_includes_query, kk, ks)
+    n_cand = len(r) - int(ref_includes_query)
+    kk = _resolve(k, q, yq, yr, ref_includes_query, n_cand)
+    ref = brute_all(q, yq, r, yr, ref_includes_query, kk, ks, wheel_depth(k, n_cand))
     out = R.per_query_retrieval_metrics(
         torch.from_numpy(q),
         torch.from_numpy(yq),
@@ -247,7 +255,7 @@ def test_engine_matches_brute_force_drawn(seed, m, n, ref_includes_query, n_labe
             run()
         return
     kk = _resolve(k, q, yq, yr, ref_includes_query, n_cand)
-    ref = brute_all(q, yq, r, yr, ref_includes_query, kk, [2])
+    ref = brute_all(q, yq, r, yr, ref_includes_query, kk, [2], wheel_depth(k, n_cand))
     out = run()
     for i, expect in enumerate(ref):
         for name, v in out.items():

@@ -55,10 +55,10 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
     """PML's ``AccuracyCalculator`` plus wheel-aware retrieval measures, faiss optional.
 
     Keeps PML's measures (``precision_at_1``, ``r_precision``, ``mean_average_precision_at_r``,
-    ``mean_average_precision``, ``mean_reciprocal_rank``; ``NMI``/``AMI`` on request with
-    ``include=``) and adds ``precision_at_<n>`` for ``n`` in ``precision_at_ks``,
-    ``polarity_precision_at_k``, ``wheel_ndcg_at_k``, ``mean_wheel_distance_at_k``,
-    ``first_tier``, ``second_tier`` and ``anmrr``: one ``calculate_<name>`` per entry of
+    ``mean_average_precision``, ``mean_reciprocal_rank``, ``NMI``, ``AMI``) and adds
+    ``precision_at_<n>`` for ``n`` in ``precision_at_ks``, ``polarity_precision_at_k``,
+    ``wheel_ndcg_at_k``, ``mean_wheel_distance_at_k``, ``first_tier``, ``second_tier`` and
+    ``anmrr``: one ``calculate_<name>`` per entry of
     :data:`~sentiment_metric.functional.retrieval.MEASURES`, so a measure added there is here
     too. Notation: query ``q`` with label ``y_q``,
     its candidate references ranked by distance ``r_1, r_2, …`` (the query itself never
@@ -89,18 +89,23 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
     references (PML's "lone" queries are left out; NaN if none is left).
 
     ``k`` has PML's meaning: an int, ``None`` (all references) or ``"max_bin_count"``; it is
-    the depth of the ``*_at_k`` measures and of PML's ``mean_average_precision`` (which PML
-    divides by ``R_q``) and ``mean_reciprocal_rank``. ``r_precision``,
+    the depth of PML's ``mean_average_precision`` (which PML divides by ``R_q``) and
+    ``mean_reciprocal_rank``. The wheel measures (``*_at_k``) have their own depth
+    ``wheel_k``: by default ``k`` when ``k`` is an int, else 10 — a depth that depends on the
+    data (``k=None``, ``"max_bin_count"``) never reaches them. ``r_precision``,
     ``mean_average_precision_at_r``, the tiers and ANMRR are always computed to the depth they
-    need, whatever ``k`` (PML truncates them at ``k``, with a warning).
+    need, whatever ``k`` (PML truncates them at ``k``, with a warning). ``NMI`` and ``AMI``
+    cluster the queries with faiss k-means when faiss is installed (PML's), else with
+    scikit-learn's ``KMeans`` (seeded), so they are there either way.
 
     Args:
         class_names: the dataset's class names in label order (or give ``relations``).
         relations: a :class:`~sentiment_metric.LabelRelations` instead of ``class_names``.
         wheel: the wheel ``class_names`` are read on (default Mikels').
         k: retrieval depth, PML's ``k`` (default 10).
+        wheel_k: depth of the wheel measures (default: ``k`` if it is an int, else 10).
         precision_at_ks: depths ``n`` of the extra ``precision_at_<n>`` keys.
-        include: measure names to compute (default: all but ``NMI``/``AMI``).
+        include: measure names to compute (default: all, as in PML).
         exclude: measure names to leave out.
         avg_of_avgs: average per class, then over classes (PML).
         return_per_class: one value per class (PML).
@@ -118,7 +123,7 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
     Example:
         >>> import torch, sentiment_metric as sm
         >>> calc = sm.AffectiveAccuracyCalculator(class_names=sm.MIKELS_WHEEL.emotions, k=3,
-        ...                                       precision_at_ks=(1, 3))
+        ...                                       precision_at_ks=(1, 3), exclude=("NMI", "AMI"))
         >>> y = torch.arange(8).repeat(4)  # 8 emotions, 4 images each
         >>> angle = y * (2 * torch.pi / 8) + 0.01 * torch.arange(32)  # wheel order on a circle
         >>> x = torch.stack([angle.cos(), angle.sin()], dim=1)
@@ -136,6 +141,7 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
         relations: LabelRelations | None = None,
         wheel: EmotionWheel | None = None,
         k: int | Literal["max_bin_count"] | None = 10,
+        wheel_k: int | None = None,
         precision_at_ks: Sequence[int] = (1, 5, 10),
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
@@ -153,6 +159,7 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
         if avg_of_avgs and return_per_class:
             raise SentimentMetricError("avg_of_avgs and return_per_class are mutually exclusive")
         _check_k(k)
+        self.wheel_k = None if wheel_k is None else check_positive_int(wheel_k, "wheel_k")
         self.precision_at_ks = _check_precision_at_ks(precision_at_ks)
         self.knn = _knn_choice(knn, knn_func, distance)
         self.distance = distance
@@ -163,8 +170,6 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
         self._knn_fn, knn_obj = _knn_callables(self.knn, distance, self.chunk_size)
         self.validate = bool(validate)
         self._bind_measures()
-        if len(include) == 0:  # everything but the clustering measures (opt-in)
-            include = [m for m in self._calculate_names() if m not in self.requires_clustering()]
         super().__init__(
             include=tuple(include),
             exclude=tuple(exclude),
@@ -364,6 +369,7 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
                 relations=self.relations,
                 metrics=[m for m in knn_metrics if m in self._native()],
                 k=self.k,
+                wheel_k=self.wheel_k,
                 ref_includes_query=ref_includes_query,
                 distance=self._engine_distance(),
                 knn_fn=self._knn_fn,
@@ -389,6 +395,7 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(relations={self.relations!r}, k={self.k!r}, "
+            f"wheel_k={self.wheel_k!r}, "
             f"precision_at_ks={self.precision_at_ks}, knn={self.knn!r}, "
             f"distance={self.distance!r}, metrics={self.get_curr_metrics()})"
         )

@@ -27,6 +27,7 @@ from .engine import (
     per_query_retrieval_metrics,
     resolve_k,
     resolve_reference,
+    resolve_wheel_k,
     retrieval_metrics,
 )
 from .knn import exact_knn
@@ -64,6 +65,7 @@ __all__ = [
     "reciprocal_rank",
     "resolve_k",
     "resolve_reference",
+    "resolve_wheel_k",
     "retrieval_metrics",
     "tier_precision",
     "wheel_ndcg_at_k",

@@ -19,34 +19,37 @@ import torch
 from ..._checks import check_embeddings, check_labels
 from ...errors import SentimentMetricError
 from .knn import (
-    Distance,
     KnnFn,
-    Scorer,
     auto_chunk,
     check_distance,
     check_k,
     check_query_prefix,
     check_same_dim,
     external_rank,
-    rank_chunk,
 )
 from .ranking import MeasureInputs, Ranking
 from .registry import MEASURES, Measure, measure
+from .scoring import Distance, Scorer, rank_chunk
 from .wheel_measures import wheel_relevance
 
 if TYPE_CHECKING:
     from ...wheel import LabelRelations
 
 __all__ = [
+    "DEFAULT_WHEEL_K",
     "KSpec",
     "per_query_retrieval_metrics",
     "resolve_k",
     "resolve_reference",
+    "resolve_wheel_k",
     "retrieval_metrics",
 ]
 
 KSpec = int | Literal["max_bin_count"] | None
 T = TypeVar("T")
+
+DEFAULT_WHEEL_K = 10
+"""The depth of the wheel measures when neither ``wheel_k`` nor an int ``k`` is given."""
 
 
 def resolve_k(k: KSpec, max_bin_count: int, n_cand: int) -> int:
@@ -62,6 +65,27 @@ def resolve_k(k: KSpec, max_bin_count: int, n_cand: int) -> int:
     if k == "max_bin_count":
         return max(1, min(max_bin_count, n_cand))
     return check_k(k, n_cand, "k")
+
+
+def resolve_wheel_k(wheel_k: int | None, k: KSpec, n_cand: int) -> int:
+    """The depth of the wheel measures (``polarity_precision_at_k``, ``wheel_ndcg_at_k``,
+    ``mean_wheel_distance_at_k``): ``wheel_k`` when given, else PML's ``k`` when it is an int,
+    else :data:`DEFAULT_WHEEL_K` (at most ``n_cand``). A depth that depends on the data
+    (``k=None`` or ``"max_bin_count"``) never reaches them: their value at depth 1,200 would be
+    another measure under the same name.
+
+    Example:
+        >>> from sentiment_metric.functional.retrieval import resolve_wheel_k
+        >>> resolve_wheel_k(None, "max_bin_count", 5000), resolve_wheel_k(None, 5, 9)
+        (10, 5)
+        >>> resolve_wheel_k(3, None, 9), resolve_wheel_k(None, None, 4)
+        (3, 4)
+    """
+    if wheel_k is not None:
+        return check_k(wheel_k, n_cand, "wheel_k")
+    if isinstance(k, int) and not isinstance(k, bool):
+        return check_k(k, n_cand, "k")
+    return max(1, min(DEFAULT_WHEEL_K, n_cand))
 
 
 def resolve_reference(
@@ -97,6 +121,7 @@ def per_query_retrieval_metrics(
     relations: LabelRelations | None = None,
     metrics: Iterable[str] | None = None,
     k: KSpec = 10,
+    wheel_k: int | None = None,
     ref_includes_query: bool = False,
     distance: Distance = "euclidean",
     knn_fn: KnnFn | None = None,
@@ -105,12 +130,16 @@ def per_query_retrieval_metrics(
 ) -> dict[str, torch.Tensor]:
     """Per-query retrieval measures in one chunked pass over the queries.
 
-    Each chunk is ranked only as deep as the asked measures need (``k``; ``R_q`` for
+    Each chunk is ranked only as deep as the asked measures need (``k``, ``wheel_k``; ``R_q`` for
     R-precision, first tier and MAP@R; ``2 R_q`` for the second tier; ``K(q)`` for ANMRR):
     memory stays at ``O(chunk · N)``, never ``O(M · N)``. The measures are the entries of
     :data:`~sentiment_metric.functional.retrieval.MEASURES` (each names the function with its
     formula) and ``precision_at_<n>`` (:func:`precision_at_k`); ``anmrr`` is per query the
     NMRR of :func:`nmrr` (the mean is ANMRR), ``GTM`` the largest ``R_q`` over the queries.
+    The positions the fixed-depth measures read (``precision_at_<n>``, ``wheel_k``, an int
+    ``k``) are ranked as a float64 brute force would, ties by index
+    (:mod:`~sentiment_metric.functional.retrieval.scoring`); the chunks do not depend on the
+    measures asked, so no value changes with ``metrics``.
 
     .. math::
 
@@ -125,9 +154,12 @@ def per_query_retrieval_metrics(
         relations: the :class:`~sentiment_metric.LabelRelations`; needed by the wheel
             measures (polarity, nDCG, wheel distance).
         metrics: names to compute (default :data:`RETRIEVAL_METRICS`).
-        k: depth of the ``*_at_k`` measures, of ``mean_average_precision`` and
-            ``mean_reciprocal_rank``: an int, ``None`` (all references) or
-            ``"max_bin_count"`` (the largest ``R_q``), as in PML.
+        k: depth of ``mean_average_precision`` and ``mean_reciprocal_rank``: an int,
+            ``None`` (all references) or ``"max_bin_count"`` (the largest ``R_q``), as in
+            PML.
+        wheel_k: depth of the wheel measures (``polarity_precision_at_k``,
+            ``wheel_ndcg_at_k``, ``mean_wheel_distance_at_k``); default: ``k`` when it is an
+            int, else 10 (:func:`resolve_wheel_k`).
         ref_includes_query: the first ``M`` references are the queries; query ``i`` never
             retrieves reference ``i``.
         distance: ``"euclidean"`` (default; the ranking of faiss ``IndexFlatL2``),
@@ -162,7 +194,7 @@ def per_query_retrieval_metrics(
     )
     check_distance(distance)
     _check_relations(measures, relations)
-    plan = _plan(query_labels, ref_labels, measures, relations, k, ref_includes_query)
+    plan = _plan(query_labels, ref_labels, measures, relations, (k, wheel_k), ref_includes_query)
     out = {m.name: torch.full_like(query_labels, math.nan, dtype=torch.float64) for m in measures}
     if plan is not None:
         scorer = Scorer(ref.to(query.device), distance)
@@ -215,7 +247,9 @@ class _Plan:
     valid: torch.Tensor  # (M,) R_q > 0
     max_relevant: int  # GTM
     k: int  # PML's k resolved
+    wheel_k: int  # the wheel measures' depth
     depth: int  # the ranking depth every asked measure is computed from
+    exact_depth: int  # the positions ranked exactly as a float64 brute force
     candidate_counts: torch.Tensor  # (C, C): row = query label, candidates per class
     groups: torch.Tensor | None
     dis: torch.Tensor | None
@@ -227,7 +261,7 @@ def _plan(
     reference_labels: torch.Tensor,
     measures: Sequence[Measure],
     relations: LabelRelations | None,
-    k: KSpec,
+    depths: tuple[KSpec, int | None],
     ref_includes_query: bool,
 ) -> _Plan | None:
     """The evaluation's plan; ``None`` when no query has a relevant reference (all NaN)."""
@@ -246,13 +280,24 @@ def _plan(
         raise SentimentMetricError(
             "the reference set has no candidate besides the queries themselves; nothing to retrieve"
         )
+    k, wheel_k = depths
     num_k = resolve_k(k, max_r, n_cand)
+    num_wheel_k = resolve_wheel_k(wheel_k, k, n_cand)
     for ms in measures:
         if isinstance(ms.depth, int):
             check_k(ms.depth, n_cand, ms.name)
     if max_r == 0 or m == 0:
         return None
-    depth = max([1, *(ms.ranking_depth(num_k, max_r, n_cand) for ms in measures)])
+    need = {ms.name: ms.ranking_depth(num_k, max_r, n_cand, num_wheel_k) for ms in measures}
+    depth = max([1, *need.values()])
+    # exact: the fixed depths (ints, wheel_k, an int k), not those that depend on the data
+    fixed = [
+        need[ms.name]
+        for ms in measures
+        if isinstance(ms.depth, int)
+        or ms.depth == "wheel_k"
+        or (ms.depth == "k" and isinstance(k, int))
+    ]
     cand = ref_counts[None, :].expand(c, -1).clone()
     if ref_includes_query:
         cand -= torch.eye(c, dtype=cand.dtype, device=cand.device)
@@ -263,7 +308,9 @@ def _plan(
         valid=valid,
         max_relevant=max_r,
         k=num_k,
+        wheel_k=num_wheel_k,
         depth=min(depth, n_cand),
+        exact_depth=min(max([1, *fixed]), depth, n_cand),
         candidate_counts=cand.clamp(min=0),
         groups=None if relations is None else relations.groups.to(device),
         dis=None if relations is None else relations.dis.to(device, torch.float64),
@@ -288,21 +335,24 @@ def _evaluate(
 ) -> None:
     """Fill ``out`` chunk by chunk: rank each chunk to ``plan.depth``, apply each measure."""
     m = query.shape[0]
-    cs = chunk_size or auto_chunk(reference_labels.shape[0], plan.depth, m)
+    cs = chunk_size or auto_chunk(reference_labels.shape[0], m)
     with torch.no_grad():
         for s in range(0, m, cs):
             e = min(m, s + cs)
-            q = scorer.prepare(query[s:e])
-            self_index = torch.arange(s, e, device=q.device) if plan.ref_includes_query else None
+            self_index = (
+                torch.arange(s, e, device=query.device) if plan.ref_includes_query else None
+            )
             if knn_fn is None:
-                _, idx = rank_chunk(scorer(q), plan.depth, self_index)
+                _, idx = rank_chunk(scorer, query[s:e], plan.depth, self_index, plan.exact_depth)
             else:
+                q = scorer.prepare(query[s:e])
                 idx = external_rank(knn_fn, q, scorer.reference, plan.depth, self_index)
             ql = query_labels[s:e]
             ranking = Ranking(reference_labels[idx], ql)
             inputs = MeasureInputs(
                 num_relevant=plan.num_relevant[s:e],
                 k=plan.k,
+                wheel_k=plan.wheel_k,
                 gtm=plan.max_relevant,
                 candidate_counts=plan.candidate_counts[ql],
                 groups=plan.groups,

@@ -3,22 +3,22 @@
 Never more than a ``(chunk, N)`` block of distances: each chunk of queries is scored against
 the whole reference set (:func:`~sentiment_metric.functional.distance.squared_euclidean`, the
 cosine, or a callable), its own sample excluded
-(:func:`~sentiment_metric.functional.distance.exclude_self`) and ranked with ``topk``.
+(:func:`~sentiment_metric.functional.distance.exclude_self`) and ranked by
+:func:`~sentiment_metric.functional.retrieval.scoring.rank_chunk` as a float64 brute force
+would (float32 search, float64 re-scoring of the near-ties, ties by index).
 :func:`drop_self` is the same exclusion for a kNN result computed elsewhere (faiss, a PML
 ``knn_func``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 
 from ..._checks import check_embeddings
 from ...errors import SentimentMetricError
-from ..distance import exclude_self, squared_euclidean
+from .scoring import Distance, Scorer, rank_chunk
 
 __all__ = [
     "Distance",
@@ -32,62 +32,23 @@ __all__ = [
     "drop_self",
     "exact_knn",
     "external_rank",
-    "rank_chunk",
 ]
 
-Distance = Literal["euclidean", "cosine"] | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 KnnFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 _CHUNK_BYTES = 96 * 2**20  # working memory aimed at per chunk of queries
 
 
-def auto_chunk(n_ref: int, depth: int, n_query: int) -> int:
-    """Queries per chunk for about 96 MB of working memory (two ``(chunk, N)`` score
-    buffers, the ranking, and a full sort when ``depth`` is over half of ``N``)."""
-    per_row = 8 * n_ref + 48 * max(depth, 1) + 16 * n_ref * (depth * 2 > n_ref)
-    return max(1, min(n_query, _CHUNK_BYTES // max(per_row, 1), 4096))
-
-
-class Scorer:
-    """Distances (smaller = closer) from chunks of queries to a fixed reference set.
-
-    ``"euclidean"``: squared Euclidean distances; ``"cosine"``: minus the cosine similarity
-    (:meth:`reported` gives the similarity back); a callable: its distances.
+def auto_chunk(n_ref: int, n_query: int) -> int:
+    """Queries per chunk for about 96 MB of working memory (the ``(chunk, N)`` scores, their
+    copy without the query itself, and a ranking as deep as ``N``), whatever the depth: the
+    chunks, hence the float32 scores, are the same whichever measures are asked.
 
     Example:
-        >>> import torch
-        >>> s = Scorer(torch.tensor([[0.0], [2.0]]), "euclidean")
-        >>> s(s.prepare(torch.tensor([[1.0]]))).tolist()
-        [[1.0, 1.0]]
+        >>> auto_chunk(1000, 50), auto_chunk(10**6, 50)
+        (50, 3)
     """
-
-    def __init__(self, reference: torch.Tensor, distance: Distance) -> None:
-        self.distance = distance
-        work = reference
-        if work.dtype in (torch.float16, torch.bfloat16) and work.device.type == "cpu":
-            work = work.float()
-        if distance == "cosine":
-            work = torch.nn.functional.normalize(work, dim=1)
-        self.reference = work
-
-    def prepare(self, query: torch.Tensor) -> torch.Tensor:
-        """A chunk of queries in the reference's dtype and device (normalised for cosine)."""
-        q = query.to(dtype=self.reference.dtype, device=self.reference.device)
-        if self.distance == "cosine":
-            q = torch.nn.functional.normalize(q, dim=1)
-        return q
-
-    def __call__(self, q: torch.Tensor) -> torch.Tensor:
-        """Ranking scores ``(b, N)``, smaller is closer."""
-        if self.distance == "euclidean":
-            return squared_euclidean(q, self.reference)
-        if self.distance == "cosine":
-            return -(q @ self.reference.T)
-        return self.distance(q, self.reference)
-
-    def reported(self, scores: torch.Tensor) -> torch.Tensor:
-        """The values :func:`exact_knn` reports: similarities for cosine, else distances."""
-        return -scores if self.distance == "cosine" else scores
+    return max(1, min(n_query, _CHUNK_BYTES // (32 * max(n_ref, 1)), 4096))
 
 
 def check_distance(distance: Distance) -> None:
@@ -132,19 +93,6 @@ def check_k(k: object, n_cand: int, name: str) -> int:
             "candidate reference(s)"
         )
     return k
-
-
-def rank_chunk(
-    scores: torch.Tensor, depth: int, self_index: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``depth`` smallest scores per row and their columns, sorted; the own column of
-    each row (``self_index``, or ``None``) never among them."""
-    scores = exclude_self(scores, self_index, math.inf)
-    if depth * 2 > scores.shape[1]:
-        vals, idx = torch.sort(scores, dim=1)
-        return vals[:, :depth], idx[:, :depth]
-    vals, idx = torch.topk(scores, depth, dim=1, largest=False, sorted=True)
-    return vals, idx
 
 
 def drop_self(
@@ -200,6 +148,12 @@ def exact_knn(
     ``CustomKNN(CosineSimilarity())``). With ``ref_includes_query`` the query ``i`` is the
     reference ``i`` and is left out of its own neighbours.
 
+    The ranking is that of a float64 brute force, ties broken by the smaller index, whatever
+    the chunking: the search runs in float32 and the candidates closer to each other than
+    float32 rounding can tell apart are re-scored in float64
+    (:mod:`~sentiment_metric.functional.retrieval.scoring`). The reported distances are
+    float64 re-scored values cast to the embeddings' dtype where re-scored.
+
     .. math::
 
         \\mathrm{NN}_k(q) = \\operatorname*{arg\\,min}_{S \\subset \\mathcal{R},\\,|S| = k}
@@ -236,14 +190,14 @@ def exact_knn(
         check_query_prefix(query.shape[0], reference.shape[0])
     scorer = Scorer(reference.to(query.device), distance)
     m = query.shape[0]
-    cs = chunk_size or auto_chunk(reference.shape[0], k, m)
+    cs = chunk_size or auto_chunk(reference.shape[0], m)
     out_d = torch.empty(m, k, dtype=scorer.reference.dtype, device=query.device)
     out_i = torch.empty(m, k, dtype=torch.int64, device=query.device)
     with torch.no_grad():
         for s in range(0, m, cs):
             e = min(m, s + cs)
             self_index = torch.arange(s, e, device=query.device) if ref_includes_query else None
-            vals, idx = rank_chunk(scorer(scorer.prepare(query[s:e])), k, self_index)
-            out_d[s:e] = scorer.reported(vals)
+            vals, idx = rank_chunk(scorer, query[s:e], k, self_index)
+            out_d[s:e] = scorer.reported(vals).to(out_d.dtype)
             out_i[s:e] = idx
     return out_d, out_i

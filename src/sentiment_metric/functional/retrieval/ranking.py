@@ -104,7 +104,8 @@ class MeasureInputs:
 
     Attributes:
         num_relevant: ``(B,)`` int64 ``R_q``, the relevant candidate references per query.
-        k: the depth of the ``*_at_k`` measures (PML's ``k``, resolved to an int).
+        k: PML's ``k`` resolved to an int (``mean_average_precision``,
+            ``mean_reciprocal_rank``).
         gtm: ``GTM``, the largest ``R_q`` over all queries of the evaluation (ANMRR).
         candidate_counts: ``(B, C)`` candidate references per class for each query (the
             query itself not counted), for ideal rankings.
@@ -112,6 +113,8 @@ class MeasureInputs:
         dis: ``(C, C)`` float64 wheel distances, or ``None`` without relations.
         relevance: ``(C, C)`` float64 graded relevance
             (:func:`~sentiment_metric.functional.wheel_relevance`), or ``None``.
+        wheel_k: the depth of the wheel measures (``None``: ``k``); see
+            :attr:`depth_of_wheel`.
 
     Example:
         >>> import torch
@@ -128,6 +131,12 @@ class MeasureInputs:
     groups: torch.Tensor | None = None
     dis: torch.Tensor | None = None
     relevance: torch.Tensor | None = None
+    wheel_k: int | None = None
+
+    @property
+    def depth_of_wheel(self) -> int:
+        """The depth of the wheel measures: ``wheel_k``, or ``k`` when it is ``None``."""
+        return self.k if self.wheel_k is None else self.wheel_k
 
 
 def as_rows(x: torch.Tensor | int, b: int, device: torch.device) -> torch.Tensor:

@@ -35,12 +35,14 @@ from .wheel_measures import ndcg_of, polarity_of, wheel_distance_of
 
 __all__ = ["DEPTHS", "MEASURES", "RETRIEVAL_METRICS", "Depth", "Measure", "measure"]
 
-Depth = int | Literal["k", "R", "2R", "K", "all"]
+Depth = int | Literal["k", "wheel_k", "R", "2R", "K", "all"]
 MeasureFn = Callable[[Ranking, MeasureInputs], torch.Tensor]
 
 DEPTHS: Mapping[str, str] = MappingProxyType(
     {
         "k": "PML's k (an int, all references, or the largest R_q)",
+        "wheel_k": "the wheel measures' own depth: wheel_k, else PML's k when it is an int, "
+        "else 10 (never a depth that depends on the data)",
         "R": "each query's R_q, the largest over the queries",
         "2R": "twice the largest R_q",
         "K": "MPEG-7's K(q) = min(4 R_q, 2 GTM), the largest over the queries",
@@ -70,7 +72,7 @@ class Measure:
         >>> from sentiment_metric.functional.retrieval import MEASURES
         >>> m = MEASURES["mean_wheel_distance_at_k"]
         >>> m.depth, m.needs_relations, m.higher_is_better
-        ('k', True, False)
+        ('wheel_k', True, False)
     """
 
     name: str
@@ -81,14 +83,18 @@ class Measure:
     description: str
     see: str = ""
 
-    def ranking_depth(self, k: int, max_relevant: int, n_cand: int) -> int:
+    def ranking_depth(
+        self, k: int, max_relevant: int, n_cand: int, wheel_k: int | None = None
+    ) -> int:
         """The depth this measure needs, for PML's ``k`` resolved to an int, the largest
-        ``R_q`` and ``n_cand`` candidate references (not capped at ``n_cand``)."""
+        ``R_q``, ``n_cand`` candidate references (not capped at ``n_cand``) and the wheel
+        measures' depth ``wheel_k`` (``None``: ``k``)."""
         d = self.depth
         if isinstance(d, int):
             return d
         rules = {
             "k": k,
+            "wheel_k": k if wheel_k is None else wheel_k,
             "R": max_relevant,
             "2R": 2 * max_relevant,
             "K": min(4 * max_relevant, 2 * max_relevant),  # GTM is the largest R_q
@@ -128,15 +134,15 @@ def _mrr_at_k(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
 
 
 def _polarity_at_k(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
-    return polarity_of(rk, _wheel(x.groups, "groups"), x.k)
+    return polarity_of(rk, _wheel(x.groups, "groups"), x.depth_of_wheel)
 
 
 def _wheel_ndcg_at_k(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
-    return ndcg_of(rk, _wheel(x.relevance, "relevance"), x.k, x.candidate_counts)
+    return ndcg_of(rk, _wheel(x.relevance, "relevance"), x.depth_of_wheel, x.candidate_counts)
 
 
 def _wheel_distance_at_k(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
-    return wheel_distance_of(rk, _wheel(x.dis, "dis"), x.k)
+    return wheel_distance_of(rk, _wheel(x.dis, "dis"), x.depth_of_wheel)
 
 
 def _anmrr(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
@@ -194,28 +200,28 @@ _REGISTRY: dict[str, Measure] = {
         Measure(
             "polarity_precision_at_k",
             _polarity_at_k,
-            depth="k",
+            depth="wheel_k",
             needs_relations=True,
             higher_is_better=True,
-            description="share of the top k with the query's polarity",
+            description="share of the top wheel_k with the query's polarity",
             see="polarity_precision_at_k",
         ),
         Measure(
             "wheel_ndcg_at_k",
             _wheel_ndcg_at_k,
-            depth="k",
+            depth="wheel_k",
             needs_relations=True,
             higher_is_better=True,
-            description="nDCG@k with the wheel's graded relevance (1, 1/dis, 0)",
+            description="nDCG@wheel_k with the wheel's graded relevance (1, 1/dis, 0)",
             see="wheel_ndcg_at_k",
         ),
         Measure(
             "mean_wheel_distance_at_k",
             _wheel_distance_at_k,
-            depth="k",
+            depth="wheel_k",
             needs_relations=True,
             higher_is_better=False,
-            description="mean dis - 1 (wheel steps) between the query and its top k",
+            description="mean dis - 1 (wheel steps) between the query and its top wheel_k",
             see="mean_wheel_distance_at_k",
         ),
         Measure(
