@@ -931,56 +931,20 @@ def _all_rows() -> list[Row]:
 
 # -- rows whose fix lives in a module owned elsewhere (xfail strict; see the report) ----------
 OWNERS: dict[tuple[str, str], str] = {
-    (
-        "AffectiveAccuracyCalculator",
-        "emb-torch.bfloat16",
-    ): "src/sentiment_metric/retrieval/calculator.py",
     ("sentiment_constraint_loss", "empty-batch"): "src/sentiment_metric/functional/constraint.py",
     ("constraint_sums", "empty-batch"): "src/sentiment_metric/functional/constraint.py",
     ("mine_ranked_triplets", "empty-batch"): "src/sentiment_metric/functional/mining.py",
     ("weighted_distances", "emb-nan"): "src/sentiment_metric/functional/constraint.py",
     ("weighted_distances", "emb-inf"): "src/sentiment_metric/functional/constraint.py",
     ("weighted_distances", "emb-meta"): "src/sentiment_metric/functional/constraint.py",
-    ("AffectiveAccuracyCalculator", "device-gpu"): "src/sentiment_metric/retrieval/calculator.py",
     ("GramSentimentVector", "nan-features"): "src/sentiment_metric/sentiment_vector.py",
     ("SentimentModel", "nan-images"): "src/sentiment_metric/models.py",
     ("squared_euclidean", "dim-mismatch"): "src/sentiment_metric/functional/distance.py",
     ("exclude_self", "index-out-of-range"): "src/sentiment_metric/functional/distance.py",
-    ("exact_knn", "nan-query"): "src/sentiment_metric/functional/retrieval/knn.py",
     ("sentiment_vector", "nan-features"): "src/sentiment_metric/functional/sentiment_vector.py",
     ("sentiment_vector_size", "negative"): "src/sentiment_metric/functional/sentiment_vector.py",
     ("level_masks", "self-index-out-of-range"): "src/sentiment_metric/functional/constraint.py",
     ("weighted_distances", "theta-wrong-shape"): "src/sentiment_metric/functional/constraint.py",
-    (
-        "average_precision",
-        "count-wrong-length",
-    ): "src/sentiment_metric/functional/retrieval/measures.py",
-    ("r_precision", "negative-count"): "src/sentiment_metric/functional/retrieval/measures.py",
-    (
-        "polarity_precision_at_k",
-        "label-beyond-groups",
-    ): "src/sentiment_metric/functional/retrieval/wheel_measures.py",
-    (
-        "mean_wheel_distance_at_k",
-        "dis-wrong-shape",
-    ): "src/sentiment_metric/functional/retrieval/wheel_measures.py",
-    (
-        "wheel_ndcg_at_k",
-        "label-beyond-relevance",
-    ): "src/sentiment_metric/functional/retrieval/wheel_measures.py",
-    (
-        "wheel_order",
-        "groups-wrong-length",
-    ): "src/sentiment_metric/functional/retrieval/wheel_measures.py",
-    (
-        "polarity_accuracy",
-        "preds-out-of-range",
-    ): "src/sentiment_metric/functional/retrieval/classification.py",
-    (
-        "mean_wheel_distance_of_errors",
-        "preds-out-of-range",
-    ): "src/sentiment_metric/functional/retrieval/classification.py",
-    ("retrieval_metrics", "unknown-metric"): "src/sentiment_metric/functional/retrieval/engine.py",
 }
 
 

@@ -443,3 +443,26 @@ def test_nmi_ami_in_pml_tester_output_without_faiss(monkeypatch):
     )
     acc = tester.test({"val": dataset}, 0, torch.nn.Identity())["val"]
     assert {"NMI_level0", "AMI_level0", "wheel_ndcg_at_k_level0"} <= set(acc)
+
+
+def test_calculator_half_precision_is_computed_in_float32():
+    q, yq, _, _ = data(m=24)
+    calc = sm.AffectiveAccuracyCalculator(class_names=FI, k=3, exclude=("NMI", "AMI"))
+    for dtype in (torch.bfloat16, torch.float16):
+        x = q.to(dtype)
+        got = calc.get_accuracy(x, yq)
+        assert got == calc.get_accuracy(x.float(), yq), dtype
+    # NMI/AMI: PML's k-means reads numpy, which has no bfloat16
+    both = sm.AffectiveAccuracyCalculator(class_names=FI, k=3, include=("NMI", "AMI"))
+    assert all(math.isfinite(v) for v in both.get_accuracy(q.bfloat16(), yq).values())
+
+
+def test_calculator_device_is_checked_at_construction():
+    with pytest.raises(sm.SentimentMetricError, match="device must be None .*'cuda:1'.*'gpu'"):
+        sm.AffectiveAccuracyCalculator(class_names=FI, device="gpu")
+    assert sm.AffectiveAccuracyCalculator(class_names=FI, device="cpu").device == torch.device(
+        "cpu"
+    )
+    if not torch.cuda.is_available():
+        with pytest.raises(sm.SentimentMetricError, match="torch.cuda.is_available"):
+            sm.AffectiveAccuracyCalculator(class_names=FI, device="cuda:0")

@@ -498,3 +498,77 @@ def test_bad_inputs():
         R.tier_precision(torch.tensor([[0, 1]]), torch.tensor([0]), torch.tensor([1]), tier=3)
     with pytest.raises(err, match="k must be"):
         R.retrieval_metrics(x, y, relations=REL, k=0)
+
+
+def test_measure_arguments_are_checked_before_indexing():
+    """Every argument a measure indexes with is refused by name, never a raw torch error."""
+    err = sm.SentimentMetricError
+    ranked, q = torch.tensor([[0, 1, 2], [2, 1, 0]]), torch.tensor([0, 2])
+    with pytest.raises(err, match="num_relevant has 1 entries"):
+        R.average_precision(ranked, q, torch.tensor([1]))
+    with pytest.raises(err, match="num_relevant must hold counts >= 0"):
+        R.r_precision(ranked, q, torch.tensor([-1, 1]))
+    with pytest.raises(err, match="num_relevant must be an int >= 0"):
+        R.nmrr(ranked, q, -1, gtm=2)
+    with pytest.raises(err, match="num_relevant reaches 4 but ranked_labels holds only 3"):
+        R.r_precision(ranked, q, torch.tensor([4, 1]))  # a truncated ranking: too low a value
+    with pytest.raises(err, match="num_relevant reaches 4"):
+        R.average_precision(ranked, q, torch.tensor([4, 1]), at_r=True)
+    with pytest.raises(err, match=r"query_labels must lie in \[0, 2\]"):
+        R.polarity_precision_at_k(ranked, torch.tensor([0, 3]), torch.tensor([0, 0, 1]), 2)
+    with pytest.raises(err, match=r"ranked_labels must lie in \[0, 1\]"):
+        R.mean_wheel_distance_at_k(ranked, torch.tensor([0, 1]), torch.ones(2, 2), 2)
+    with pytest.raises(err, match=r"dis must be a square \(C, C\) matrix"):
+        R.mean_wheel_distance_at_k(ranked, q, torch.ones(3, 4), 2)
+    gain = torch.eye(3, dtype=torch.float64)
+    with pytest.raises(err, match="relevance must be a square"):
+        R.wheel_ndcg_at_k(ranked, q, gain[:2], 2, torch.ones(3))
+    with pytest.raises(err, match="candidate_counts must have one count per class"):
+        R.wheel_ndcg_at_k(ranked, q, gain, 2, torch.ones(2))
+    with pytest.raises(err, match=r"candidate_counts must have shape \(2, C\)"):
+        R.wheel_ndcg_at_k(ranked, q, gain, 2, torch.ones(3, 3))
+    with pytest.raises(err, match="groups has 3 entries but class_names has 2"):
+        R.wheel_order(["amusement", "awe"], torch.tensor([0, 0, 1]), sm.MIKELS_WHEEL.index)
+    with pytest.raises(err, match="groups must have shape"):
+        R.wheel_order(None, torch.zeros(2, 2))
+    with pytest.raises(err, match=r"preds must lie in \[0, 1\]"):
+        R.polarity_accuracy(torch.tensor([0, 2]), torch.tensor([0, 1]), torch.tensor([0, 1]))
+    with pytest.raises(err, match=r"labels must lie in \[0, 2\]"):
+        R.mean_wheel_distance_of_errors(
+            torch.tensor([0, 1]), torch.tensor([0, -1]), REL.dis[:3, :3]
+        )
+    with pytest.raises(err, match="preds is empty"):
+        R.polarity_accuracy(torch.tensor([], dtype=torch.long), torch.tensor([]), REL.groups)
+    with pytest.raises(err, match="metrics: unknown retrieval metric 'nope'"):
+        R.retrieval_metrics(torch.randn(4, 2), torch.tensor([0, 0, 1, 1]), metrics=["nope"])
+    with pytest.raises(err, match="metrics must be a list"):
+        R.retrieval_metrics(torch.randn(4, 2), torch.tensor([0, 0, 1, 1]), metrics="anmrr")
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int32, torch.float32])
+def test_measures_read_any_label_dtype_as_class_indices(dtype):
+    """``uint8`` ranked labels are class indices, never a boolean mask (issue 10)."""
+    ranked, q = torch.tensor([[1, 2, 0], [0, 3, 3]]), torch.tensor([0, 3])
+    groups, gain = REL.groups[:4], torch.eye(4, dtype=torch.float64)
+    dis = REL.dis[:4, :4]
+    for f in (
+        lambda r, y: R.polarity_precision_at_k(r, y, groups, 3),
+        lambda r, y: R.mean_wheel_distance_at_k(r, y, dis, 2),
+        lambda r, y: R.wheel_ndcg_at_k(r, y, gain, 2, torch.ones(4)),
+        lambda r, y: R.average_precision(r, y, torch.tensor([1, 2], dtype=dtype)),
+        lambda r, y: R.r_precision(r, y, 1),
+    ):
+        assert torch.equal(f(ranked.to(dtype), q.to(dtype)), f(ranked, q))
+    assert R.polarity_accuracy(q.to(dtype), q, groups) == 1.0
+
+
+def test_exact_knn_refuses_non_finite_unless_told_not_to():
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    bad = x.clone()
+    bad[2, 0] = float("inf")
+    with pytest.raises(sm.SentimentMetricError, match="query must be finite"):
+        R.exact_knn(bad, None, 2)
+    with pytest.raises(sm.SentimentMetricError, match="reference must be finite"):
+        R.exact_knn(x, bad, 2)
+    _, i = R.exact_knn(bad, None, 2, validate=False)  # the caller's promise: no check
+    assert i.shape == (6, 2)

@@ -114,7 +114,9 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
         distance: ``"euclidean"`` (the ranking of PML's default ``FaissKNN``), ``"cosine"``
             or a PML distance object (``knn="torch"`` only).
         chunk_size: queries per chunk (default: about 96 MB of working memory).
-        device: where to compute (default: the query's device).
+        device: where to compute: a ``torch.device`` or a name (``"cpu"``, ``"cuda:1"``,
+            ...; default: the query's device). ``float16``/``bfloat16`` embeddings are
+            computed in ``float32``.
         knn_func: PML's name for a custom kNN callable (same as ``knn=callable``).
         kmeans_func: PML's clustering callable for ``NMI``/``AMI`` (default: faiss k-means,
             or scikit-learn's without faiss).
@@ -181,7 +183,7 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
             kmeans_func=kmeans_func,
         )
         self.k = k
-        self.device = None if device is None else torch.device(device)
+        self.device = _check_device(device)
         if kmeans_func is None and (kmeans := default_kmeans()) is not None:
             self.kmeans_func = kmeans
 
@@ -296,8 +298,11 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
             c_f.numpy_to_torch(x) for x in (query, reference, query_labels, reference_labels)
         )
         device = self.device if self.device is not None else check_tensor(query, "query").device
-        query = check_embeddings(query, "query", validate=False).to(device)
-        reference = check_embeddings(reference, "reference", validate=False).to(device)
+        # half precision is computed in float32 (faiss, numpy and k-means have no bfloat16)
+        query, reference = (
+            _at_least_float32(check_embeddings(x, name, validate=False)).to(device)
+            for x, name in ((query, "query"), (reference, "reference"))
+        )
         query_labels, reference_labels = (
             check_labels(
                 lab,
@@ -399,6 +404,28 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
             f"precision_at_ks={self.precision_at_ks}, knn={self.knn!r}, "
             f"distance={self.distance!r}, metrics={self.get_curr_metrics()})"
         )
+
+
+def _check_device(device: Any) -> torch.device | None:
+    """``None`` (the query's device) or a valid torch device, CUDA only where available."""
+    if device is None:
+        return None
+    accepted = "None (the query's device), a torch.device or a name such as 'cpu', 'cuda', "
+    accepted += "'cuda:1', 'mps'"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise SentimentMetricError(f"device must be {accepted}; got {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SentimentMetricError(
+            f"device {device!r} asks for CUDA, but torch.cuda.is_available() is False"
+        )
+    return dev
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``float16``/``bfloat16`` embeddings as ``float32``; others unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _check_k(k: Any) -> None:

@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..._checks import check_class_names, check_labels, check_shape
 from ...errors import SentimentMetricError
+from .ranking import check_square
 
 __all__ = ["mean_wheel_distance_of_errors", "polarity_accuracy", "wheel_order"]
 
@@ -36,7 +38,18 @@ def wheel_order(
         >>> sm.functional.wheel_order(names, torch.tensor([0, 1, 0, 0]), sm.MIKELS_WHEEL.index)
         [0, 3, 2, 1]
     """
-    c = int(groups.numel())
+    c = check_shape(groups, ("C",), "groups").shape[0]
+    if class_names is not None:
+        if (
+            isinstance(class_names, Sequence)
+            and not isinstance(class_names, (str, bytes))
+            and len(class_names) != c
+        ):
+            raise SentimentMetricError(
+                f"groups has {c} entries but class_names has {len(class_names)}; give one "
+                "group per class"
+            )
+        class_names = check_class_names(class_names, c)
     if class_names is not None and wheel_index is not None:
         try:
             pos = [wheel_index(n) for n in class_names]
@@ -48,7 +61,9 @@ def wheel_order(
     return sorted(range(c), key=lambda i: (g[i], i))
 
 
-def polarity_accuracy(preds: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> float:
+def polarity_accuracy(
+    preds: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *, validate: bool = True
+) -> float:
     """Share of predictions on the right side of the wheel (the label's polarity).
 
     .. math::
@@ -59,6 +74,7 @@ def polarity_accuracy(preds: torch.Tensor, labels: torch.Tensor, groups: torch.T
         preds: ``(B,)`` predicted class indices.
         labels: ``(B,)`` true class indices.
         groups: ``(C,)`` polarity id of each class.
+        validate: check that ``preds`` and ``labels`` lie in ``[0, C)`` (reads them).
 
     Example:
         >>> import torch, sentiment_metric as sm
@@ -66,12 +82,28 @@ def polarity_accuracy(preds: torch.Tensor, labels: torch.Tensor, groups: torch.T
         >>> sm.functional.polarity_accuracy(torch.tensor([1, 2, 3]), torch.tensor([0, 0, 3]), g)
         0.6666666666666666
     """
+    groups = check_shape(groups, ("C",), "groups")
+    preds, labels = _checked_predictions(preds, labels, groups.shape[0], validate)
     groups = groups.to(preds.device)
     return float((groups[preds] == groups[labels]).double().mean())
 
 
+def _checked_predictions(
+    preds: torch.Tensor, labels: torch.Tensor, c: int, validate: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``preds`` and ``labels``: non-empty ``(B,)`` class indices (in ``[0, c)`` if
+    ``validate``), as int64."""
+    preds = check_labels(preds, c, name="preds", validate=validate)
+    labels = check_labels(
+        labels, c, length=preds.shape[0], length_name="preds", validate=validate
+    ).to(preds.device)
+    if preds.shape[0] == 0:
+        raise SentimentMetricError("preds is empty: no prediction to score")
+    return preds, labels
+
+
 def mean_wheel_distance_of_errors(
-    preds: torch.Tensor, labels: torch.Tensor, dis: torch.Tensor
+    preds: torch.Tensor, labels: torch.Tensor, dis: torch.Tensor, *, validate: bool = True
 ) -> float | None:
     """Mean wheel distance ``dis − 1`` (steps) between wrong predictions and their labels.
 
@@ -84,6 +116,7 @@ def mean_wheel_distance_of_errors(
         preds: ``(B,)`` predicted class indices.
         labels: ``(B,)`` true class indices.
         dis: ``(C, C)`` wheel distances.
+        validate: check that ``preds`` and ``labels`` lie in ``[0, C)`` (reads them).
 
     Returns:
         The mean, or ``None`` when there is no mistake.
@@ -95,6 +128,7 @@ def mean_wheel_distance_of_errors(
         ...     torch.tensor([1, 2, 0]), torch.tensor([0, 0, 0]), rel.dis)
         3.0
     """
+    preds, labels = _checked_predictions(preds, labels, check_square(dis, "dis"), validate)
     wrong = preds != labels
     if not bool(wrong.any()):
         return None

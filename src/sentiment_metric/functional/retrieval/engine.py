@@ -188,7 +188,7 @@ def per_query_retrieval_metrics(
     ref, ref_labels, ref_includes_query = resolve_reference(
         query, query_labels, reference, reference_labels, ref_includes_query
     )
-    measures = [measure(n) for n in (MEASURES if metrics is None else metrics)]
+    measures = _measures(metrics)
     query, query_labels, ref, ref_labels = _checked_inputs(
         query, query_labels, ref, ref_labels, relations, validate
     )
@@ -200,6 +200,20 @@ def per_query_retrieval_metrics(
         scorer = Scorer(ref.to(query.device), distance)
         _evaluate(out, measures, plan, scorer, query, query_labels, ref_labels, knn_fn, chunk_size)
     return out
+
+
+def _measures(metrics: Iterable[str] | None) -> list[Measure]:
+    """The :class:`Measure` of each name in ``metrics`` (default: every registry entry)."""
+    if metrics is None:
+        return list(MEASURES.values())
+    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Iterable):
+        raise SentimentMetricError(
+            f"metrics must be a list of measure names (or None for all), got {metrics!r}"
+        )
+    try:
+        return [measure(n) for n in metrics]
+    except SentimentMetricError as err:
+        raise SentimentMetricError(f"metrics: {err}") from None
 
 
 def _checked_inputs(

@@ -139,6 +139,7 @@ def exact_knn(
     ref_includes_query: bool = False,
     distance: Distance = "euclidean",
     chunk_size: int | None = None,
+    validate: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact k nearest neighbours, computed in chunks of queries.
 
@@ -168,6 +169,8 @@ def exact_knn(
         distance: ``"euclidean"``, ``"cosine"`` or a callable ``(q (b, D), ref (N, D)) ->
             (b, N)`` distances (smaller is closer).
         chunk_size: queries per chunk (default: about 96 MB of working memory).
+        validate: refuse NaN/Inf in ``query`` and ``reference`` (one reduction each; a NaN
+            would rank arbitrarily).
 
     Returns:
         ``(distances (M, k), indices (M, k))``, nearest first.
@@ -181,8 +184,9 @@ def exact_knn(
     """
     if reference is None:
         reference, ref_includes_query = query, True
-    query = check_embeddings(query, "query", validate=False)
-    reference = check_embeddings(reference, "reference", validate=False)
+    query = check_embeddings(query, "query", validate=validate)
+    if reference is not query:
+        reference = check_embeddings(reference, "reference", validate=validate)
     check_same_dim(query, reference)
     check_distance(distance)
     check_k(k, reference.shape[0] - int(ref_includes_query), "k")

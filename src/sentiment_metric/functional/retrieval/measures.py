@@ -12,7 +12,7 @@ import torch
 
 from ..._checks import check_positive_int
 from ...errors import SentimentMetricError
-from .ranking import Ranking, as_rows, check_depth, check_ranked, safe_div
+from .ranking import Ranking, check_depth, check_num_relevant, check_ranked, safe_div
 
 __all__ = [
     "average_precision",
@@ -49,8 +49,8 @@ def precision_at_k(ranked_labels: torch.Tensor, query_labels: torch.Tensor, k: i
         >>> sm.functional.precision_at_k(torch.tensor([[0, 1, 0]]), torch.tensor([0]), 2)
         tensor([0.5000], dtype=torch.float64)
     """
-    check_ranked(ranked_labels, query_labels)
-    return precision_of(Ranking(ranked_labels, query_labels), check_depth(ranked_labels, k))
+    rk = Ranking(*check_ranked(ranked_labels, query_labels))
+    return precision_of(rk, check_depth(ranked_labels, k))
 
 
 def precision_of(rk: Ranking, k: int) -> torch.Tensor:
@@ -110,11 +110,25 @@ def tier_precision(
         >>> sm.functional.tier_precision(r, torch.tensor([0]), torch.tensor([2]), tier=2)
         tensor([1.], dtype=torch.float64)
     """
-    check_ranked(ranked_labels, query_labels)
+    rk = Ranking(*check_ranked(ranked_labels, query_labels))
     if tier not in (1, 2):
         raise SentimentMetricError(f"tier must be 1 or 2, got {tier!r}")
-    rk = Ranking(ranked_labels, query_labels)
-    return tier_of(rk, as_rows(num_relevant, rk.ranked.shape[0], rk.ranked.device), tier)
+    r = _checked_counts(rk, num_relevant, needs_top_r=True)
+    return tier_of(rk, r, tier)
+
+
+def _checked_counts(
+    rk: Ranking, num_relevant: torch.Tensor | int, *, needs_top_r: bool
+) -> torch.Tensor:
+    """``num_relevant`` checked (:func:`check_num_relevant`); with ``needs_top_r`` the
+    ranking must hold each query's top ``R_q`` (else the value would silently be too low)."""
+    r = check_num_relevant(num_relevant, rk.ranked.shape[0], rk.ranked.device)
+    if needs_top_r and r.numel() > 0 and int(r.max()) > rk.depth:
+        raise SentimentMetricError(
+            f"num_relevant reaches {int(r.max())} but ranked_labels holds only {rk.depth} "
+            "rank(s) per query; this measure reads the top R_q ranks"
+        )
+    return r
 
 
 def tier_of(rk: Ranking, num_relevant: torch.Tensor, tier: int) -> torch.Tensor:
@@ -154,9 +168,8 @@ def average_precision(
         >>> round(float(ap), 4)
         0.8333
     """
-    check_ranked(ranked_labels, query_labels)
-    rk = Ranking(ranked_labels, query_labels)
-    r = as_rows(num_relevant, ranked_labels.shape[0], ranked_labels.device)
+    rk = Ranking(*check_ranked(ranked_labels, query_labels))
+    r = _checked_counts(rk, num_relevant, needs_top_r=at_r)
     depth: torch.Tensor | int = (
         r if at_r else (rk.depth if k is None else check_positive_int(k, "k"))
     )
@@ -191,8 +204,7 @@ def reciprocal_rank(
         >>> sm.functional.reciprocal_rank(r, torch.tensor([0, 0]))
         tensor([0.3333, 0.0000], dtype=torch.float64)
     """
-    check_ranked(ranked_labels, query_labels)
-    rk = Ranking(ranked_labels, query_labels)
+    rk = Ranking(*check_ranked(ranked_labels, query_labels))
     return reciprocal_rank_of(rk, rk.depth if k is None else check_positive_int(k, "k"))
 
 
@@ -244,10 +256,9 @@ def nmrr(
         >>> sm.functional.nmrr(r, q, torch.tensor([2, 2]), gtm=2).tolist()
         [0.0, 0.5714285714285714]
     """
-    check_ranked(ranked_labels, query_labels)
+    rk = Ranking(*check_ranked(ranked_labels, query_labels))
     gtm = check_positive_int(gtm, "gtm")
-    rk = Ranking(ranked_labels, query_labels)
-    return nmrr_of(rk, as_rows(num_relevant, rk.ranked.shape[0], rk.ranked.device), gtm)
+    return nmrr_of(rk, _checked_counts(rk, num_relevant, needs_top_r=False), gtm)
 
 
 def nmrr_of(rk: Ranking, ng: torch.Tensor, gtm: int) -> torch.Tensor:

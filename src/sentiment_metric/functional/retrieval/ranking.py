@@ -15,10 +15,18 @@ from dataclasses import dataclass
 
 import torch
 
-from ..._checks import check_labels, check_positive_int, check_tensor
+from ..._checks import check_labels, check_positive_int, check_shape, check_tensor
 from ...errors import SentimentMetricError
 
-__all__ = ["MeasureInputs", "Ranking", "as_rows", "check_depth", "check_ranked", "safe_div"]
+__all__ = [
+    "MeasureInputs",
+    "Ranking",
+    "check_depth",
+    "check_num_relevant",
+    "check_ranked",
+    "check_square",
+    "safe_div",
+]
 
 
 class Ranking:
@@ -139,27 +147,58 @@ class MeasureInputs:
         return self.k if self.wheel_k is None else self.wheel_k
 
 
-def as_rows(x: torch.Tensor | int, b: int, device: torch.device) -> torch.Tensor:
-    """``x`` as a ``(b,)`` int64 tensor (an int is repeated)."""
-    if isinstance(x, int):
-        return torch.full((b,), x, dtype=torch.int64, device=device)
-    return x.to(device=device, dtype=torch.int64)
+def check_num_relevant(
+    num_relevant: torch.Tensor | int, b: int, device: torch.device
+) -> torch.Tensor:
+    """``num_relevant`` (an int, or ``(B,)`` whole numbers) as ``(B,)`` int64 counts ``>= 0``.
+
+    Example:
+        >>> check_num_relevant(2, 3, torch.device("cpu")).tolist()
+        [2, 2, 2]
+    """
+    if isinstance(num_relevant, int) and not isinstance(num_relevant, bool):
+        n = check_positive_int(num_relevant, "num_relevant", minimum=0)
+        return torch.full((b,), n, dtype=torch.int64, device=device)
+    r = check_labels(
+        num_relevant, None, length=b, name="num_relevant", length_name="ranked_labels"
+    ).to(device)
+    if r.numel() > 0 and int(r.min()) < 0:
+        raise SentimentMetricError(
+            "num_relevant must hold counts >= 0 (relevant references per query), got "
+            f"values down to {int(r.min())}"
+        )
+    return r
 
 
-def check_ranked(ranked_labels: torch.Tensor, query_labels: torch.Tensor) -> None:
-    """``ranked_labels`` is ``(B, L)`` and ``query_labels`` ``(B,)`` integer labels."""
+def check_ranked(
+    ranked_labels: torch.Tensor, query_labels: torch.Tensor, num_classes: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``ranked_labels`` ``(B, L)`` and ``query_labels`` ``(B,)`` integer labels, in
+    ``[0, num_classes)`` when it is given (reads their values); returned as int64."""
     check_tensor(ranked_labels, "ranked_labels")
     if ranked_labels.dim() != 2:
         raise SentimentMetricError(
             f"ranked_labels must have shape (B, L), got {tuple(ranked_labels.shape)}"
         )
-    check_labels(
+    ranked = check_labels(ranked_labels.reshape(-1), num_classes, name="ranked_labels")
+    query = check_labels(
         query_labels,
-        None,
+        num_classes,
         length=ranked_labels.shape[0],
         name="query_labels",
         length_name="ranked_labels",
     )
+    return ranked.view(ranked_labels.shape), query
+
+
+def check_square(x: torch.Tensor, name: str) -> int:
+    """``x`` is a ``(C, C)`` matrix; return ``C``."""
+    check_shape(x, ("C", "C"), name)
+    if x.shape[0] != x.shape[1]:
+        raise SentimentMetricError(
+            f"{name} must be a square (C, C) matrix, got shape {tuple(x.shape)}"
+        )
+    return int(x.shape[0])
 
 
 def check_depth(ranked_labels: torch.Tensor, k: int) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ..._checks import check_tensor
+from ..._checks import check_shape, check_tensor
 from ...errors import SentimentMetricError
-from .ranking import Ranking, check_depth, check_ranked, safe_div
+from .ranking import Ranking, check_depth, check_ranked, check_square, safe_div
 
 __all__ = [
     "mean_wheel_distance_at_k",
@@ -92,8 +92,8 @@ def polarity_precision_at_k(
         >>> sm.functional.polarity_precision_at_k(torch.tensor([[1, 2]]), torch.tensor([0]), g, 2)
         tensor([0.5000], dtype=torch.float64)
     """
-    check_ranked(ranked_labels, query_labels)
-    rk = Ranking(ranked_labels, query_labels)
+    groups = check_shape(groups, ("C",), "groups")
+    rk = Ranking(*check_ranked(ranked_labels, query_labels, groups.shape[0]))
     return polarity_of(rk, groups, check_depth(ranked_labels, k))
 
 
@@ -126,8 +126,7 @@ def mean_wheel_distance_at_k(
         ...                                        rel.dis, 3)
         tensor([2.], dtype=torch.float64)
     """
-    check_ranked(ranked_labels, query_labels)
-    rk = Ranking(ranked_labels, query_labels)
+    rk = Ranking(*check_ranked(ranked_labels, query_labels, check_square(dis, "dis")))
     return wheel_distance_of(rk, dis, check_depth(ranked_labels, k))
 
 
@@ -188,11 +187,19 @@ def wheel_ndcg_at_k(
         >>> round(float(v), 4)
         0.8597
     """
-    check_ranked(ranked_labels, query_labels)
-    rk = Ranking(ranked_labels, query_labels)
-    counts = check_tensor(candidate_counts, "candidate_counts").to(ranked_labels.device)
+    c = check_square(relevance, "relevance")
+    rk = Ranking(*check_ranked(ranked_labels, query_labels, c))
+    counts = check_tensor(candidate_counts, "candidate_counts")
+    b = ranked_labels.shape[0]
+    check_shape(counts, ("C",) if counts.dim() == 1 else (b, "C"), "candidate_counts")
+    if counts.shape[-1] < c:
+        raise SentimentMetricError(
+            f"candidate_counts must have one count per class ({c} classes in relevance), "
+            f"got shape {tuple(counts.shape)}"
+        )
+    counts = counts.to(ranked_labels.device)
     if counts.dim() == 1:
-        counts = counts[None].expand(ranked_labels.shape[0], -1)
+        counts = counts[None].expand(b, -1)
     return ndcg_of(rk, relevance, check_depth(ranked_labels, k), counts)
 
 
