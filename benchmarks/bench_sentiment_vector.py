@@ -1,23 +1,29 @@
 """The sentiment-vector head (GramSentimentVector) at GoogLeNet's taps: cost and share of a step.
 
 At the default taps (480×28×28, 832×14×14, 1024×7×7), batch 32 (``--quick``: 4), N' = 16,
-forward + backward (the features require grad, as inside a model) of:
+forward + backward given the output's gradient (the features require grad, as inside a model;
+every gradient is set to ``None`` before each call, as ``optimizer.zero_grad()`` does, so no
+accumulation into them is timed) of:
 
 - ``head``: :class:`sentiment_metric.GramSentimentVector` (batched: one conv and one ``bmm`` per
-  layer), also with channels-last inputs;
+  layer, one gather for all layers), also with channels-last inputs;
 - ``naive``: the same maths as a per-sample Python loop (conv, ``f @ f.T``, ``triu_indices``
   per sample and layer), checked equal to ``head``;
 - ``gram step``: only the Gram / triangle / L2 part (``functional.sentiment_vector`` on the
   reduced maps); its FLOPs (forward ``2·B·N'²·M`` per layer, and as much again backward: the
-  symmetric backward ``(dΦ + dΦᵀ) F`` is one product) at the rate ``torch.matmul`` reaches on a
-  large square product in the same run give the **matmul floor**; target: the Gram step
-  reaches at least half that rate;
+  symmetric backward ``(dΦ + dΦᵀ) F`` is one product) are judged against ``bmm at the Gram
+  shapes``: the same products as bare ``torch.bmm`` calls (``F Fᵀ`` and ``G F`` per layer, the
+  step's floor at these small, skinny shapes). Target (issue 12): the Gram step reaches at
+  least half that ``bmm``'s GFLOP/s. A large square ``torch.matmul`` is shown for scale only
+  (the earlier target against it cannot be reached at these shapes);
 - ``backbone``: a full torchvision GoogLeNet (no aux heads) forward + backward at 224 px with
   a cross-entropy loss, and ``model``: :class:`sentiment_metric.SentimentModel` (the same
   backbone, the layers tapped, the head, a new classifier) at 224 px with cross-entropy on the
   logits plus a loss on the embedding. Target: the head adds under 5 % to the backbone's step.
 
-All methods of a group are interleaved (round-robin), medians reported.
+All methods of a group are interleaved (round-robin), medians reported. Groups: the heads
+and the large matmul; the Gram step and its ``bmm`` (kept apart: a sub-millisecond step right
+after a 100 ms one runs with cold caches, its floor does not); the two GoogLeNet steps.
 
     python benchmarks/bench_sentiment_vector.py [--device cuda] [--quick]
 """
@@ -80,17 +86,24 @@ def main() -> None:
         torch.testing.assert_close(head(feats), naive_head(head, feats), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(head(feats_cl), head(feats), rtol=1e-4, atol=1e-5)
 
+    def fresh(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        # gradients set to None, as optimizer.zero_grad() does: no accumulation is timed
+        head.zero_grad(set_to_none=True)
+        for x in inputs:
+            x.grad = None
+        return inputs
+
     def step_head() -> None:
-        (head(feats) * proj).sum().backward()
+        head(fresh(feats)).backward(proj)
 
     def step_head_cl() -> None:
-        (head(feats_cl) * proj).sum().backward()
+        head(fresh(feats_cl)).backward(proj)
 
     def step_naive() -> None:
-        (naive_head(head, feats) * proj).sum().backward()
+        naive_head(head, fresh(feats)).backward(proj)
 
     def step_gram() -> None:
-        (sm.functional.sentiment_vector(reduced) * proj).sum().backward()
+        sm.functional.sentiment_vector(fresh(reduced)).backward(proj)
 
     a = torch.randn(mm_n, mm_n, device=device)
     bmat = torch.randn(mm_n, mm_n, device=device)
@@ -101,25 +114,33 @@ def main() -> None:
     positions = sum(h * w for _, h, w in TAPS)
     gram_flops = 2 * 2 * batch * N_RED**2 * positions  # forward bmm + one backward bmm
     mm_flops = 2 * mm_n**3
-    # the forward Gram matmuls alone, at their own (small, skinny) shapes
+    # the Gram step's products alone, as bare bmm calls at the same (small, skinny) shapes
     flat = [r.detach().flatten(2) for r in reduced_ref]
+    sym = [torch.randn(batch, N_RED, N_RED, device=device) for _ in flat]
 
     def step_bmm_shapes() -> None:
-        for f in flat:
+        for f, g in zip(flat, sym):
             torch.bmm(f, f.transpose(1, 2))
+            torch.bmm(g, f)
 
     small = _common.interleaved(
         {
             "head": step_head,
             "head (channels_last)": step_head_cl,
             "naive per-sample loop": step_naive,
-            "gram step": step_gram,
-            "bmm at the Gram shapes (fwd)": step_bmm_shapes,
             f"matmul {mm_n}x{mm_n}": step_matmul,
         },
         device,
         warmup=2,
         repeat=rep_small,
+    )
+    # the Gram step and its bmm floor in a group of their own: after a 100 ms head step every
+    # cache is cold, which would charge a sub-millisecond step (and not its floor) for it
+    gram_group = _common.interleaved(
+        {"gram step": step_gram, "bmm at the Gram shapes (fwd+bwd)": step_bmm_shapes},
+        device,
+        warmup=3,
+        repeat=3 * rep_small,
     )
 
     # ------------------------------------------------------------- the full GoogLeNet step
@@ -151,21 +172,20 @@ def main() -> None:
     )
 
     # ------------------------------------------------------------------------------ report
-    s = {k: _common.summary(v) for k, v in {**small, **big}.items()}
+    s = {k: _common.summary(v) for k, v in {**small, **gram_group, **big}.items()}
     med = {k: v["median_ms"] for k, v in s.items()}
     mm_rate = mm_flops / (med[f"matmul {mm_n}x{mm_n}"] * 1e-3)  # FLOP/s
     gram_rate = gram_flops / (med["gram step"] * 1e-3)
-    floor_ms = gram_flops / mm_rate * 1e3
-    bmm_flops = 2 * batch * N_RED**2 * positions
+    bmm_rate = gram_flops / (med["bmm at the Gram shapes (fwd+bwd)"] * 1e-3)
     flops = {
         "gram step": gram_flops,
-        "bmm at the Gram shapes (fwd)": bmm_flops,
+        "bmm at the Gram shapes (fwd+bwd)": gram_flops,
         f"matmul {mm_n}x{mm_n}": mm_flops,
     }
     backbone_ms = med["GoogLeNet 224 px step"]
     head_share = med["head"] / backbone_ms
     model_extra = (med["SentimentModel 224 px step"] - backbone_ms) / backbone_ms
-    gram_fraction = gram_rate / mm_rate
+    gram_fraction = gram_rate / bmm_rate
     rows: list[dict[str, Any]] = []
     table_rows = []
     for name, st in s.items():
@@ -185,9 +205,6 @@ def main() -> None:
                 st["median_ms"] / med["head"],
             ]
         )
-    table_rows.append(
-        ["matmul floor of the gram step", batch, floor_ms, "", "", floor_ms / med["head"]]
-    )
     table = _common.markdown_table(
         ["method (fwd+bwd)", "batch", "median ms", "IQR ms", "GFLOP/s", "× head"], table_rows
     )
@@ -197,11 +214,11 @@ def main() -> None:
         "head_share_ok": head_share < 0.05,
         "model_step_over_backbone_step": model_extra,
         "gram_rate_gflops": gram_rate / 1e9,
+        "bmm_rate_gflops": bmm_rate / 1e9,
         "matmul_rate_gflops": mm_rate / 1e9,
-        "gram_fraction_of_matmul_rate": gram_fraction,
+        "gram_fraction_of_bmm_rate": gram_fraction,
         "target_gram_fraction_at_least": 0.5,
         "gram_fraction_ok": gram_fraction >= 0.5,
-        "matmul_floor_ms": floor_ms,
         "naive_over_head": med["naive per-sample loop"] / med["head"],
     }
     note = (
@@ -210,9 +227,10 @@ def main() -> None:
         f"- head share of the GoogLeNet 224 px step: {100 * head_share:.2f} % "
         f"(target < 5 %: {'met' if head_share < 0.05 else 'NOT met'}); SentimentModel step vs "
         f"plain GoogLeNet step: {100 * model_extra:+.1f} % (difference of two noisy big numbers).\n"
-        f"- gram step: {gram_rate / 1e9:.3g} GFLOP/s = {100 * gram_fraction:.0f} % of "
-        f"torch.matmul's {mm_rate / 1e9:.3g} GFLOP/s on {mm_n}×{mm_n} (target >= 50 %: "
-        f"{'met' if gram_fraction >= 0.5 else 'NOT met'}); its matmul floor is {floor_ms:.3g} ms.\n"
+        f"- gram step: {gram_rate / 1e9:.3g} GFLOP/s = {100 * gram_fraction:.0f} % of bare "
+        f"bmm's {bmm_rate / 1e9:.3g} GFLOP/s at the same shapes (target >= 50 %: "
+        f"{'met' if gram_fraction >= 0.5 else 'NOT met'}); a {mm_n}×{mm_n} matmul runs at "
+        f"{mm_rate / 1e9:.3g} GFLOP/s.\n"
         f"- naive per-sample loop: {verdict['naive_over_head']:.1f}× the batched head."
     )
     _common.write_results(

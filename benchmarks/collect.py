@@ -10,7 +10,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["bench_loss", "bench_miner", "bench_sentiment_vector", "bench_metrics", "bench_train_step"]
+ORDER = [
+    "bench_ops",
+    "bench_loss",
+    "bench_miner",
+    "bench_sentiment_vector",
+    "bench_metrics",
+    "bench_train_step",
+]
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 SM_BENCH_CUDA=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 python3 -c "import torch, pytorch_metric_learning as p; print('torch', torch.__version__, 'PML', p.__version__, torch.cuda.get_device_name())"
 status=0
-for b in ${BENCHES:-bench_loss bench_miner bench_sentiment_vector bench_metrics bench_train_step}; do
+for b in ${BENCHES:-bench_ops bench_loss bench_miner bench_sentiment_vector bench_metrics bench_train_step}; do
   echo "=== $b"
   start=$(date +%s)
   timeout "${BENCH_TIMEOUT:-150}" python3 "benchmarks/$b.py" --device cuda ${BENCH_ARGS:-} || { echo "!!! $b failed ($?)"; status=1; }

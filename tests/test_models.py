@@ -95,9 +95,17 @@ def test_hooks_do_not_leak_between_calls(resnet18, images):
     assert all(len(t._forward_hooks) == 1 for t in tapped)  # none added per call
     torch.testing.assert_close(emb2, emb4[:2])  # no carry-over between batches
     torch.testing.assert_close(logits2, logits4[:2])
+
     # a forward that fails half-way leaves nothing behind either
-    with pytest.raises(RuntimeError):
-        m(torch.randn(2, 1, 64, 64))  # 1 channel: torch's own conv error
+    def fail(module, inputs, output):
+        raise RuntimeError("boom")
+
+    handle = m.backbone.get_submodule("layer4").register_forward_hook(fail)
+    try:
+        with pytest.raises(sm.SentimentMetricError, match=r"failed in backbone .*boom"):
+            m(images)
+    finally:
+        handle.remove()
     assert m._tapped == {}
 
 
@@ -329,6 +337,53 @@ def test_custom_backbone_bad_arguments():
 def test_images_must_be_4d(resnet18):
     with pytest.raises(sm.SentimentMetricError, match=r"images must have shape \(B, C, H, W\)"):
         resnet18(torch.randn(3, 64, 64))
+
+
+@pytest.mark.parametrize(
+    ("images", "match"),
+    [
+        (torch.randn(2, 1, 64, 64), r"images must have 3 channels .* got shape \(2, 1, 64, 64\)"),
+        (torch.zeros(2, 3, 64, 64, dtype=torch.uint8), r"floating-point.*uint8.*/ 255"),
+        (torch.zeros(2, 3, 64, 64, dtype=torch.int64), "floating-point"),
+        (
+            torch.randn(2, 3, 64, 64, dtype=torch.float64),
+            r"images has dtype torch.float64 but the parameters of the model are torch.float32",
+        ),
+        (torch.randn(2, 3, 64, 64).half(), r"torch.float16 but .* torch.float32"),
+        (torch.randn(2, 3, 1, 1), r"images of shape \(2, 3, 1, 1\) failed in backbone googlenet"),
+        (torch.randn(2, 3, 8, 8), r"too small .* dry run took one image of shape \(3, 64, 64\)"),
+    ],
+)
+def test_bad_images_are_named(googlenet, images, match):
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        googlenet(images)
+    assert googlenet._tapped == {}
+
+
+def test_legitimate_unusual_images():
+    torch.manual_seed(0)
+    small = sm.SentimentModel("small", num_classes=3, reduced_channels=2, dry_run_shape=(3, 8, 8))
+    emb, _ = small(torch.randn(2, 3, 1, 1))  # 1×1 images: the small net takes them
+    assert emb.shape == (2, 9) and torch.isfinite(emb).all()
+    double = copy.deepcopy(small).double()  # float64 images with a float64 model
+    emb64, _ = double(torch.randn(2, 3, 16, 16, dtype=torch.float64))
+    assert emb64.dtype == torch.float64
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # any float but float64 under autocast
+        emb16, _ = small(torch.randn(2, 3, 16, 16, dtype=torch.bfloat16))
+    assert emb16.dtype == torch.float32 and torch.isfinite(emb16).all()
+    gray = sm.SentimentModel(
+        nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()), layers=["1"], dry_run_shape=(1, 16, 16)
+    )
+    assert gray.image_channels == 1 and gray(torch.randn(2, 1, 16, 16))[0].shape == (2, 136)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_images_on_another_device_are_named():
+    m = sm.SentimentModel("small", num_classes=3, reduced_channels=2, dry_run_shape=(3, 8, 8))
+    with pytest.raises(
+        sm.SentimentMetricError, match=r"images is on cuda:0 but the model is on cpu"
+    ):
+        m(torch.randn(2, 3, 8, 8, device="cuda"))
 
 
 def test_backbone_table_and_small() -> None:

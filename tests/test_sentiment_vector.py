@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
+from torch._dynamo.testing import CompileCounterWithBackend
+from torch.profiler import ProfilerActivity, profile
 
 import sentiment_metric as sm
 from tests.conftest import TOLERANCES
@@ -138,6 +142,14 @@ def test_head_torch_compile(feats):
         (lambda f: [f[0], f[1][:, :, 0]], r"features\[1\] must have shape \(B, C, H, W\)"),
         (lambda f: f[0], "must be a list of 2 tensors"),
         (lambda f: [f[0].long(), f[1]], "floating-point"),
+        (lambda f: [f[0], f[1].to(torch.uint8)], r"features\[1\] must be a floating-point"),
+        (
+            lambda f: [f[0], f[1].double()],
+            r"features\[1\] has dtype torch.float64 but the parameters of the head are "
+            r"torch.float32",
+        ),
+        (lambda f: [f[0].half(), f[1]], r"features\[0\] has dtype torch.float16"),
+        (lambda f: [f[0], f[1][:2]], r"features\[1\] has 2"),
     ],
 )
 def test_head_bad_features(feats, features, match):
@@ -164,3 +176,105 @@ def test_head_bad_features(feats, features, match):
 def test_head_bad_arguments(kwargs, match):
     with pytest.raises(sm.SentimentMetricError, match=match):
         sm.GramSentimentVector(**kwargs)
+
+
+def test_head_unusual_but_legitimate_maps(feats):
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3)
+    ones = [f[:, :, :1, :1] for f in feats]  # 1×1 maps: one position per Gram
+    torch.testing.assert_close(head(ones).double(), naive_head(head, ones), rtol=1e-5, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed dtypes are autocast's business
+        out = head([feats[0].bfloat16(), feats[1]])
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    head64 = sm.GramSentimentVector([6, 10], reduced_channels=3, dtype=torch.float64)
+    feats64 = [f.double() for f in feats]
+    torch.testing.assert_close(head64(feats64), naive_head(head64, feats64))
+
+
+def _top_level_aten_ops(fn) -> int:
+    """Top-level ``aten::`` ops of one call (no ``aten::`` ancestor), forward and backward:
+    the count of ``benchmarks/bench_ops.py``."""
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+
+    def top(e) -> bool:
+        p = e.cpu_parent
+        while p is not None:
+            if p.name.startswith("aten::"):
+                return False
+            p = p.cpu_parent
+        return e.name.startswith("aten::")
+
+    return sum(1 for e in prof.events() if top(e))
+
+
+def test_head_op_count_at_googlenet_taps():
+    # issue 12: forward + backward of the head at three taps in at most 40 top-level ops
+    # (was 79): per layer a conv, an activation and one Gram product each way; one gather each
+    # way and a fused L2 normalisation for all layers.
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([48, 83, 102], reduced_channels=16)
+    feats = [torch.randn(2, c, s, s, requires_grad=True) for c, s in [(48, 8), (83, 4), (102, 2)]]
+    grad = torch.randn(2, head.out_features)
+
+    def step() -> None:
+        head.zero_grad(set_to_none=True)
+        for f in feats:
+            f.grad = None
+        head(feats).backward(grad)
+
+    assert _top_level_aten_ops(step) <= 40
+
+
+def test_head_compiles_fullgraph_with_dynamic_batch(feats):
+    # fullgraph=True: a graph break would raise. aot_eager keeps the test fast (inductor
+    # compiles the same graph; its C++ cold start costs ~20 s on two loaded cores).
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3, layer_norm=True)
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(head, backend=counter, fullgraph=True, dynamic=True)
+    for b in (7, 9, 11):  # sizes no other dimension has (dynamo's duck sizing)
+        batch = [torch.randn(b, *f.shape[1:], requires_grad=True) for f in feats]
+        out = compiled(batch)
+        torch.testing.assert_close(out, head(batch))
+        (g,) = torch.autograd.grad((out * torch.arange(out.numel()).view_as(out)).sum(), batch[:1])
+        (ref,) = torch.autograd.grad(
+            (head(batch) * torch.arange(out.numel()).view_as(out)).sum(), batch[:1]
+        )
+        torch.testing.assert_close(g, ref)
+    assert counter.frame_count == 1  # one graph for every batch size
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_head_cuda_graph_capture():
+    # A fixed-shape training step of the head captured in one CUDA graph and replayed.
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    head = sm.GramSentimentVector([32, 64], reduced_channels=8).to(dev)
+    static = [torch.randn(4, 32, 14, 14, device=dev), torch.randn(4, 64, 7, 7, device=dev)]
+    grad = torch.randn(4, head.out_features, device=dev)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up (fills the index cache) outside the capture
+        for _ in range(3):
+            head.zero_grad(set_to_none=True)
+            head(static).backward(grad)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    head.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        out = head(static)
+        out.backward(grad)
+    new = [torch.randn_like(x) for x in static]
+    for x, n in zip(static, new):
+        x.copy_(n)
+    graph.replay()
+    torch.cuda.synchronize()
+    ref_head = copy.deepcopy(head)
+    ref_head.zero_grad(set_to_none=True)
+    ref = ref_head(new)
+    ref.backward(grad)
+    torch.testing.assert_close(out, ref)
+    w, w_ref = head.reducers[0].weight.grad, ref_head.reducers[0].weight.grad
+    torch.testing.assert_close(w, w_ref)

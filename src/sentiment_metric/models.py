@@ -17,7 +17,7 @@ from torch import nn
 from ._checks import check_choice, check_positive_int, check_shape
 from .backbones import BACKBONES, BackboneSpec, small_convnet
 from .errors import SentimentMetricError
-from .sentiment_vector import ActivationArg, GramSentimentVector
+from .sentiment_vector import ActivationArg, GramSentimentVector, check_input_matches
 
 __all__ = ["BACKBONES", "BackboneSpec", "SentimentModel", "small_convnet"]
 
@@ -189,6 +189,7 @@ class SentimentModel(nn.Module):
         backbone: the backbone module. ``head``: the :class:`GramSentimentVector` (``None``
             with ``embedding="fc"``). ``classifier``: the new ``nn.Linear``.
         layers: the tapped names. ``layer_channels``: their channel counts.
+        image_channels: the images' channel count (``dry_run_shape[0]``).
         embedding_size: ``D``, the embedding's width. ``pooled_features``: the pooled size.
 
     Shape:
@@ -198,8 +199,11 @@ class SentimentModel(nn.Module):
 
     Raises:
         SentimentMetricError: an unknown backbone or layer name (the message lists valid
-            names), bad arguments, a failed weight download, missing torchvision, or a
-            ``forward`` input that is not 4-D.
+            names), bad arguments, a failed weight download, missing torchvision; in
+            ``forward``, images that are not 4-D, not floating point (e.g. ``uint8``), with
+            another channel count than ``dry_run_shape``, of another dtype or device than the
+            parameters (outside :func:`torch.autocast`), or that the backbone cannot take
+            (e.g. too small: the message gives the shape and the backbone's error).
 
     Example:
         >>> import torch
@@ -244,6 +248,8 @@ class SentimentModel(nn.Module):
         shape = _check_model_args(pooled_layer, dry_run_shape)
         self.backbone = self._set_backbone(backbone, tapped, weights, progress, pooled_layer)
         self.pooled_layer = pooled_layer
+        self.image_channels = shape[0]
+        self._dry_run_shape = shape
         # Outputs of the tapped modules during one forward; emptied before and after it.
         self._tapped: dict[str, Any] = {}
         self._hook_handles = self._register_taps()
@@ -393,6 +399,35 @@ class SentimentModel(nn.Module):
             f"pooled_features={self.pooled_features}"
         )
 
+    def _check_images(self, images: Any) -> None:
+        """Shape, dtype and device of ``images`` (no value is read)."""
+        check_shape(images, ("B", "C", "H", "W"), "images")
+        if not images.is_floating_point():
+            raise SentimentMetricError(
+                f"images must be a floating-point tensor, got dtype {images.dtype} (uint8 "
+                "pixels: images.float() / 255, then the backbone's normalisation)"
+            )
+        if images.shape[1] != self.image_channels:
+            raise SentimentMetricError(
+                f"images must have {self.image_channels} channels (the backbone's input, as in "
+                f"dry_run_shape), got shape {tuple(images.shape)} with {images.shape[1]}"
+            )
+        check_input_matches(images, "images", self, "the model")
+
+    def _run_backbone(self, images: torch.Tensor) -> Any:
+        """The backbone's forward; a failure it raises on these images (e.g. too small for
+        its pooling) is reported with their shape."""
+        try:
+            return self.backbone(images)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as err:
+            raise SentimentMetricError(
+                f"images of shape {tuple(images.shape)} failed in backbone "
+                f"{self.backbone_name} ({type(err).__name__}: {err}); too small for its "
+                f"downsampling? (its dry run took one image of shape {self._dry_run_shape})"
+            ) from err
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the backbone once; return ``(embedding, logits)``.
 
@@ -402,11 +437,11 @@ class SentimentModel(nn.Module):
         Returns:
             ``embedding`` ``(B, embedding_size)`` and ``logits`` ``(B, num_classes)``.
         """
-        check_shape(images, ("B", "C", "H", "W"), "images")
+        self._check_images(images)
         store = self._tapped
         store.clear()
         try:
-            out = self.backbone(images)
+            out = self._run_backbone(images)
             feats = [store[n] for n in self._head_layers]
             pooled = self._pooled(out)
         finally:

@@ -42,6 +42,30 @@ def _make_activation(activation: ActivationArg) -> nn.Module:
     )
 
 
+def check_input_matches(x: torch.Tensor, name: str, module: nn.Module, what: str) -> None:
+    """``x`` can meet ``module``'s parameters: the same device, and the same dtype (under
+    :func:`torch.autocast` for ``x``'s device, any dtype but ``float64``, which autocast does
+    not cast). Shapes and dtypes only: no value is read, no device synchronisation.
+    Shared by :class:`GramSentimentVector` and :class:`~sentiment_metric.SentimentModel`."""
+    param = next(module.parameters(), None)
+    if param is None:
+        return
+    if x.device != param.device:
+        raise SentimentMetricError(
+            f"{name} is on {x.device} but {what} is on {param.device}: move one to the other "
+            f"({name}.to({str(param.device)!r}), or {what} with .to({str(x.device)!r}))"
+        )
+    if x.dtype == param.dtype:
+        return
+    if torch.is_autocast_enabled(x.device.type) and torch.float64 not in (x.dtype, param.dtype):
+        return
+    raise SentimentMetricError(
+        f"{name} has dtype {x.dtype} but the parameters of {what} are {param.dtype}: convert "
+        f"one to the other ({name}.to({param.dtype}), or {what} with .to({x.dtype})), or run "
+        "under torch.autocast"
+    )
+
+
 def _activation_name(activation: ActivationArg) -> str:
     if activation is None:
         return "None"
@@ -69,7 +93,14 @@ class GramSentimentVector(nn.Module):
     Almost all of its cost is the 1×1 convolutions; channels-last maps
     (``model.to(memory_format=torch.channels_last)`` and the images likewise) made them about
     2× faster on CPU in ``benchmarks/bench_sentiment_vector.py``, and the Gram step reads
-    them without a copy.
+    them without a copy. Forward and backward at three layers take 40 top-level operators
+    (``benchmarks/bench_ops.py``): per layer the convolution, the activation and one Gram
+    product each way, and a few for all layers together.
+
+    Compilation: ``torch.compile(head, fullgraph=True, dynamic=True)`` traces it without a
+    graph break, one graph for every batch size; a training step of a fixed shape can be
+    captured in a CUDA graph (:class:`torch.cuda.CUDAGraph`) once one eager call (the warm-up
+    that caches the gather indices) has run.
 
     Args:
         in_channels: the channel count of each tapped layer, e.g. ``[480, 832, 1024]`` (an
@@ -93,8 +124,9 @@ class GramSentimentVector(nn.Module):
 
     Raises:
         SentimentMetricError: bad constructor arguments; in ``forward``, a list of the wrong
-            length, a map that is not 4-D, or wrong channel counts (the message shows expected
-            and got per layer).
+            length, a map that is not 4-D or not floating point, wrong channel counts (the
+            message shows expected and got per layer), or a map whose dtype or device differs
+            from the head's parameters (outside :func:`torch.autocast`).
 
     Example:
         >>> import torch
@@ -191,6 +223,8 @@ class GramSentimentVector(nn.Module):
                 f"features have the wrong channel counts: expected {self.in_channels}, got "
                 f"{got} ({bad})"
             )
+        for i, x in enumerate(features):
+            check_input_matches(x, f"features[{i}]", self, "the head")
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Map the tapped layers' features to the sentiment vector.

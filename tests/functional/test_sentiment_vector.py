@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import sentiment_metric as sm
 from sentiment_metric.functional import gram_matrix, sentiment_vector, sentiment_vector_size
-from sentiment_metric.functional.sentiment_vector import _cached_triu_flat_index
+from sentiment_metric.functional.sentiment_vector import _cached_layout
 from tests.conftest import TOLERANCES
 
 # ----------------------------------------------------------------------------- references
@@ -256,7 +256,7 @@ def test_sentiment_vector_channels_last():
 
 def test_triu_index_cache_survives_inference_mode():
     # The cached index is built under inference_mode first, then used where autograd saves it.
-    _cached_triu_flat_index.cache_clear()
+    _cached_layout.cache_clear()
     x = torch.rand(2, 7, 3, 3)
     with torch.inference_mode():
         v0 = sentiment_vector([x])
@@ -265,7 +265,7 @@ def test_triu_index_cache_survives_inference_mode():
     v.sum().backward()
     torch.testing.assert_close(v.detach(), v0)
     assert xr.grad is not None and torch.isfinite(xr.grad).all()
-    assert _cached_triu_flat_index.cache_info().hits >= 1
+    assert _cached_layout.cache_info().hits >= 1
 
 
 def test_sentiment_vector_torch_compile():
@@ -291,8 +291,81 @@ def test_sentiment_vector_torch_compile():
         ([torch.zeros(2, 3, 4)], r"features\[0\] must have shape \(B, C, H, W\)"),
         ([torch.zeros(2, 3, 4, 4), torch.zeros(3, 3, 4, 4)], r"features\[1\] has 3"),
         ([torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4, dtype=torch.int32)], "floating"),
+        (
+            [torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4, dtype=torch.float64)],
+            r"one dtype: features\[0\] is torch.float32, features\[1\] is torch.float64",
+        ),
     ],
 )
 def test_sentiment_vector_bad_input(bad, match):
     with pytest.raises(sm.SentimentMetricError, match=match):
         sentiment_vector(bad)
+
+
+@pytest.mark.parametrize("eps", [0, 0.0, -1e-12, float("nan"), float("inf"), "1e-12", None, True])
+def test_sentiment_vector_bad_eps(eps):
+    with pytest.raises(sm.SentimentMetricError, match="eps must be a finite float > 0"):
+        sentiment_vector([torch.rand(2, 3, 4, 4)], eps=eps)
+
+
+def test_half_and_float32_maps_mix():
+    # float16/bfloat16 maps are computed in float32, so they may meet float32 maps
+    feats = _features([(2, 4, 3, 3), (2, 3, 2, 2)], dtype=torch.float32)
+    v = sentiment_vector([feats[0].half(), feats[1]])
+    assert v.dtype == torch.float32
+    torch.testing.assert_close(
+        v, naive_sentiment_vector(feats).float(), **TOLERANCES[torch.float16]
+    )
+
+
+def _reference_vector(features: list[torch.Tensor], eps: float) -> torch.Tensor:
+    """The same maths with autograd's own ops (Gram, triangle, F.normalize), for gradients."""
+    parts = []
+    for x in features:
+        f = x.flatten(2)
+        g = f @ f.transpose(1, 2)
+        r, c = torch.triu_indices(g.shape[1], g.shape[1])
+        parts.append(g[:, r, c])
+    return torch.nn.functional.normalize(torch.cat(parts, dim=1), dim=1, eps=eps)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 0.0])
+def test_gradient_equals_autograd_of_the_formula_also_below_the_eps_floor(scale):
+    # scale 1e-3 with eps 1e-4: a row whose norm (~1e-5) is below the floor, where the
+    # hand-written backward drops the projection term (F.normalize's gradient there: I / eps)
+    g = torch.Generator().manual_seed(5)
+    feats = [
+        (torch.randn(3, 4, 3, 2, generator=g, dtype=torch.float64) * scale).requires_grad_(True),
+        (torch.randn(3, 3, 2, 2, generator=g, dtype=torch.float64) * scale).requires_grad_(True),
+    ]
+    with torch.no_grad():
+        feats[0][1].mul_(10.0)
+        feats[1][1].mul_(10.0)  # sample 1 above the floor when scale = 1e-3
+    eps = 1e-4
+    weights = torch.randn(3, 16, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad((sentiment_vector(feats, eps=eps) * weights).sum(), feats)
+    ref = torch.autograd.grad((_reference_vector(feats, eps) * weights).sum(), feats)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, **TOLERANCES[torch.float64])
+    assert torch.autograd.gradcheck(lambda a, b: sentiment_vector([a, b], eps=eps), tuple(feats))
+    assert torch.autograd.gradgradcheck(
+        lambda a, b: sentiment_vector([a, b], eps=eps), tuple(feats)
+    )
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_batch_sizes_share_nothing_wrong_in_the_index_cache(batch):
+    # the gather indices depend on the batch size (cached per size): every size is exact
+    feats = _features([(batch, 3, 2, 2), (batch, 3, 1, 3), (batch, 3, 2, 1)], seed=batch)
+    torch.testing.assert_close(
+        sentiment_vector(feats), naive_sentiment_vector(feats), **TOLERANCES[torch.float64]
+    )
+
+
+@pytest.mark.parametrize("channels", [(3, 3), (3, 2)])
+def test_empty_batch(channels):
+    feats = [torch.rand(0, c, 3, 2, requires_grad=True) for c in channels]
+    v = sentiment_vector(feats)
+    assert v.shape == (0, sentiment_vector_size(channels))
+    v.sum().backward()
+    assert feats[0].grad.shape == feats[0].shape

@@ -3,7 +3,8 @@
 Every pairwise squared Euclidean distance of the library (the loss's and the miner's default
 distance, the exact kNN of the retrieval measures) is :func:`squared_euclidean`; every "never
 compare a sample with itself" is :func:`exclude_self`. :func:`gram` is the batched ``F Fᵀ``
-with the one-product symmetric backward, shared with the sentiment vector.
+with the one-product symmetric backward, shared with
+:func:`~sentiment_metric.functional.gram_matrix`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,21 @@
 """Gram matrices of feature maps and the sentiment vector (texture statistics of conv layers).
 
-The maths of :class:`sentiment_metric.GramSentimentVector`, written once here: for each layer a
-batched Gram matrix (one ``bmm`` per layer, no per-sample loop), its upper triangle with the
-diagonal taken with cached indices, the layers concatenated and L2-normalised.
+The maths of :class:`sentiment_metric.GramSentimentVector`, written once here. The sentiment
+vector of ``L`` layers takes a handful of operators whatever ``L``, forward and backward
+(issue 12; ``benchmarks/bench_ops.py`` counts them): per layer one Gram product each way
+(``einsum``, a ``bmm``); for all layers together one ``stack`` and one ``take`` of the upper
+triangles (indices cached per channel counts, batch size, device and dtype), and the L2
+normalisation with a hand-written backward. No host synchronisation, no Python branch on
+values: it traces whole under :func:`torch.compile` (``fullgraph=True``, dynamic batch) and
+can be captured in a CUDA graph.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,28 +34,6 @@ def _check_features_map(x: object, name: str) -> torch.Tensor:
     if not x.is_floating_point():
         raise SentimentMetricError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     return x
-
-
-class _TriuGram(torch.autograd.Function):
-    """The upper triangle of ``F Fᵀ``, flattened by ``index``; backward scatters the gradient
-    to both triangles (``index`` and its transpose ``index_t``) and does one ``bmm``."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, f: torch.Tensor, index: torch.Tensor, index_t: torch.Tensor
-    ) -> torch.Tensor:
-        ctx.save_for_backward(f, index, index_t)
-        b, c, _ = f.shape
-        return torch.bmm(f, f.transpose(1, 2)).reshape(b, c * c).index_select(1, index)
-
-    @staticmethod
-    def backward(ctx: Any, dv: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        f, index, index_t = ctx.saved_tensors
-        b, c, _ = f.shape
-        with full_precision_region(f.device):
-            s = dv.new_zeros(b, c * c)
-            s = s.index_add(1, index, dv).index_add(1, index_t, dv)  # dΦ + dΦᵀ
-            return torch.bmm(s.view(b, c, c), f), None, None
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -114,26 +98,142 @@ def gram_matrix(x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
     return _gram(x, normalize)
 
 
-def _triu_pair(c: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    rows, cols = torch.triu_indices(c, c, device=device)
-    return rows * c + cols, cols * c + rows
+class _Layout(NamedTuple):
+    """Where the Gram triangles of a batch sit (see :func:`_build_layout`)."""
+
+    gather: torch.Tensor  # forward: (B, D) flat positions in the Grams laid end to end
+    scatter: torch.Tensor  # backward: position in v of every Gram entry, layer-major
+    weight: torch.Tensor  # backward: 2 on the diagonals (dΦ + dΦᵀ), 1 elsewhere
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_triu_flat_index(c: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _build_layout(
+    channels: tuple[int, ...], batch: int, device: torch.device, dtype: torch.dtype
+) -> _Layout:
+    """Index tensors for ``torch.take``.
+
+    The Grams laid end to end are ``(B, C_1, C_1)`` then ``(B, C_2, C_2)``, …: a ``stack`` on
+    a new first dimension when every ``C_l`` is equal, a ``cat`` of flattened Grams otherwise.
+    The forward takes ``v[b]`` from there; the backward takes, for every entry ``(b, i, j)``
+    of every layer, ``v̄[b]`` at the triangle position of ``(min(i, j), max(i, j))``, in the
+    same end-to-end layout, so that each layer's block is contiguous (a fast ``bmm``).
+    """
+    b = torch.arange(batch, device=device)
+    gathers, scatters, weights = [], [], []
+    tri_offset = flat_offset = 0
+    size = sentiment_vector_size(channels)
+    for c in channels:
+        r, k = torch.triu_indices(c, c, device=device)
+        pos = torch.arange(r.numel(), device=device) + tri_offset
+        sym = torch.zeros(c, c, dtype=torch.long, device=device)
+        sym[r, k] = pos
+        sym[k, r] = pos
+        gathers.append(flat_offset + b[:, None] * (c * c) + (r * c + k)[None])
+        scatters.append(b[:, None, None] * size + sym[None])
+        weights.append(torch.eye(c, dtype=dtype, device=device) + 1.0)
+        tri_offset += r.numel()
+        flat_offset += batch * c * c
+    gather = torch.cat(gathers, dim=1)
+    if len(set(channels)) == 1:  # (L, B, C, C) and one (C, C) weight
+        return _Layout(gather, torch.stack(scatters), weights[0])
+    weight = torch.cat([w.expand(batch, -1, -1).flatten() for w in weights])
+    return _Layout(gather, torch.cat([s.flatten() for s in scatters]), weight)
+
+
+@functools.lru_cache(maxsize=8)  # a few batch sizes (the last batch, evaluation)
+def _cached_layout(
+    channels: tuple[int, ...], batch: int, device: torch.device, dtype: torch.dtype
+) -> _Layout:
     # Never inference tensors (they are saved for backward), even when the first call happens
     # under torch.inference_mode().
     with torch.inference_mode(False):
-        return _triu_pair(c, device)
+        return _build_layout(channels, batch, device, dtype)
 
 
-def _triu_flat_index(c: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flat indices ``i * C + j`` of the upper triangle with the diagonal (row-major order),
-    and of its transpose ``j * C + i``; cached per ``(C, device)`` (built in the graph when
-    compiling)."""
+def _layout(
+    channels: tuple[int, ...], batch: int, device: torch.device, dtype: torch.dtype
+) -> _Layout:
+    """The index tensors of the triangles, cached per ``(channels, batch, device, dtype)``
+    (built in the graph when compiling, so that the batch size may vary)."""
     if torch.compiler.is_compiling():
-        return _triu_pair(c, device)
-    return _cached_triu_flat_index(c, device)
+        return _build_layout(channels, batch, device, dtype)
+    return _cached_layout(channels, batch, device, dtype)
+
+
+class _TriuGrams(torch.autograd.Function):
+    """``[triu(F_1 F_1ᵀ); …; triu(F_L F_Lᵀ)]`` for maps ``F_l`` of shape ``(B, C_l, H_l, W_l)``.
+
+    Forward: one ``einsum`` (a ``bmm``) per layer, one ``stack`` (a ``cat`` when the ``C_l``
+    differ) and one ``take`` for all layers. Backward: one ``take`` of ``v̄`` into the
+    symmetric ``Φ̄_l + Φ̄_lᵀ`` of every layer, one product with the diagonal weight, one
+    ``einsum`` per layer. Differentiable again (double backward): the backward only uses the
+    maps and ``v̄``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, equal: bool, *tensors: torch.Tensor) -> torch.Tensor:
+        # tensors: gather, scatter and weight (see _Layout), then the maps. (A plain first
+        # argument: with a tensor there, dynamo of torch 2.14 took ctx for a tensor.)
+        gather, scatter, weight, *maps = tensors
+        ctx.equal = equal
+        ctx.save_for_backward(scatter, weight, *maps)
+        grams = [torch.einsum("bchw,bdhw->bcd", f, f) for f in maps]
+        if equal:
+            return torch.take(torch.stack(grams), gather)
+        return torch.take(torch.cat([g.flatten() for g in grams]), gather)
+
+    @staticmethod
+    def backward(ctx: Any, dv: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        scatter, weight, *maps = ctx.saved_tensors
+        sym = torch.take(dv, scatter) * weight  # dΦ_l + dΦ_lᵀ, every layer at once
+        if ctx.equal:
+            parts: Sequence[torch.Tensor] = sym.unbind(0)
+        else:
+            sizes = [f.shape[0] * f.shape[1] ** 2 for f in maps]
+            shapes = [(f.shape[0], f.shape[1], f.shape[1]) for f in maps]
+            parts = [p.view(shape) for p, shape in zip(sym.split(sizes), shapes)]
+        grads = [torch.einsum("bcd,bdhw->bchw", p, f) for p, f in zip(parts, maps)]
+        return (None, None, None, None, *grads)
+
+
+def _triu_grams(maps: list[torch.Tensor]) -> torch.Tensor:
+    """The layers' Gram triangles side by side, ``(B, Σ_l C_l (C_l + 1) / 2)``."""
+    channels = tuple(int(x.shape[1]) for x in maps)
+    lay = _layout(channels, maps[0].shape[0], maps[0].device, maps[0].dtype)
+    out: torch.Tensor = _TriuGrams.apply(
+        len(set(channels)) == 1, lay.gather, lay.scatter, lay.weight, *maps
+    )
+    return out
+
+
+class _L2Rows(torch.autograd.Function):
+    r"""``y = u / max(‖u‖₂, ε)`` per row, with the hand-written backward
+    ``ū = (ȳ - y ⟨y, ȳ⟩ [‖u‖ > ε]) / max(‖u‖, ε)`` (the projection drops where the floor
+    holds). Returns ``(y, n)``, ``n`` the floored norm, so that double backward sees ``n``."""
+
+    @staticmethod
+    def forward(ctx: Any, u: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+        nrm = torch.linalg.vector_norm(u, dim=1, keepdim=True)
+        n = nrm.clamp_min(eps)
+        y = u / n
+        ctx.eps = eps
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(y, n, nrm)
+        return y, n
+
+    @staticmethod
+    def backward(
+        ctx: Any, dy: torch.Tensor | None, dn: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, None]:
+        y, n, nrm = ctx.saved_tensors
+        du = None
+        if dy is not None:
+            s = (y * dy).sum(dim=1, keepdim=True)
+            s = torch.ops.aten.threshold_backward(s, nrm, ctx.eps)  # 0 where ‖u‖ <= ε
+            du = torch.addcmul(dy, y, s, value=-1.0) / n
+        if dn is not None:  # only in double backward: ∂n/∂u = y where ‖u‖ > ε
+            dn_u = y * torch.ops.aten.threshold_backward(dn, nrm, ctx.eps)
+            du = dn_u if du is None else du + dn_u
+        return du, None
 
 
 def sentiment_vector_size(channels: Sequence[int]) -> int:
@@ -183,7 +283,22 @@ def _check_feature_list(features: object) -> list[torch.Tensor]:
                 f"features must be on one device: features[0] is on {maps[0].device}, "
                 f"features[{i}] on {x.device}"
             )
+        if _compute_dtype(x) != _compute_dtype(maps[0]):
+            raise SentimentMetricError(
+                f"features must share one dtype: features[0] is {maps[0].dtype}, "
+                f"features[{i}] is {x.dtype} (float16/bfloat16 count as float32)"
+            )
     return maps
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float32 if x.dtype in _LOW_PRECISION else x.dtype
+
+
+def _check_eps(eps: object) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < math.inf:
+        raise SentimentMetricError(f"eps must be a finite float > 0, got {eps!r}")
+    return float(eps)
 
 
 def sentiment_vector(
@@ -227,7 +342,8 @@ def sentiment_vector(
 
     Raises:
         SentimentMetricError: ``features`` is empty or not a sequence, a map is not 4-D or
-            not floating point, or the batch sizes differ.
+            not floating point, the batch sizes, devices or dtypes differ (``float16`` and
+            ``bfloat16`` count as ``float32``), or ``eps`` is not a finite float > 0.
 
     Example:
         >>> import torch
@@ -241,18 +357,33 @@ def sentiment_vector(
         tensor([[0., 0., 0.]])
     """
     maps = _check_feature_list(features)
-    parts = []
+    eps = _check_eps(eps)
     with full_precision_region(maps[0].device):
-        for x in maps:
-            c, h, w = x.shape[1], x.shape[2], x.shape[3]
-            index, index_t = _triu_flat_index(c, x.device)
-            v = _TriuGram.apply(_flat(x), index, index_t)
-            if normalize_size:
-                v = v / float(h * w)
-            if power_norm:
-                v = _signed_sqrt(v, eps)
-            if layer_norm:
-                v = F.normalize(v, p=2.0, dim=1, eps=eps)
-            parts.append(v)
-        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        return F.normalize(out, p=2.0, dim=1, eps=eps)
+        flat = [x.float() if x.dtype in _LOW_PRECISION else x for x in maps]
+        u = _triu_grams(flat)
+        if normalize_size or power_norm or layer_norm:
+            u = _layer_options(u, flat, normalize_size, power_norm, layer_norm, eps)
+        out, _ = _L2Rows.apply(u, eps)
+        return out
+
+
+def _layer_options(
+    u: torch.Tensor,
+    maps: list[torch.Tensor],
+    normalize_size: bool,
+    power_norm: bool,
+    layer_norm: bool,
+    eps: float,
+) -> torch.Tensor:
+    """The per-layer options of :func:`sentiment_vector`, in its order, on the triangles."""
+    sizes = [int(x.shape[1]) * (int(x.shape[1]) + 1) // 2 for x in maps]
+    parts = []
+    for v, x in zip(u.split(sizes, dim=1), maps):
+        if normalize_size:
+            v = v / (x.shape[2] * x.shape[3])
+        if power_norm:
+            v = _signed_sqrt(v, eps)
+        if layer_norm:
+            v = F.normalize(v, p=2.0, dim=1, eps=eps)
+        parts.append(v)
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
