@@ -931,8 +931,6 @@ def _all_rows() -> list[Row]:
 
 # -- rows whose fix lives in a module owned elsewhere (xfail strict; see the report) ----------
 OWNERS: dict[tuple[str, str], str] = {
-    ("sentiment_constraint_loss", "empty-batch"): "src/sentiment_metric/functional/constraint.py",
-    ("constraint_sums", "empty-batch"): "src/sentiment_metric/functional/constraint.py",
     ("mine_ranked_triplets", "empty-batch"): "src/sentiment_metric/functional/mining.py",
     ("weighted_distances", "emb-nan"): "src/sentiment_metric/functional/constraint.py",
     ("weighted_distances", "emb-inf"): "src/sentiment_metric/functional/constraint.py",
@@ -943,7 +941,6 @@ OWNERS: dict[tuple[str, str], str] = {
     ("exclude_self", "index-out-of-range"): "src/sentiment_metric/functional/distance.py",
     ("sentiment_vector", "nan-features"): "src/sentiment_metric/functional/sentiment_vector.py",
     ("sentiment_vector_size", "negative"): "src/sentiment_metric/functional/sentiment_vector.py",
-    ("level_masks", "self-index-out-of-range"): "src/sentiment_metric/functional/constraint.py",
     ("weighted_distances", "theta-wrong-shape"): "src/sentiment_metric/functional/constraint.py",
 }
 

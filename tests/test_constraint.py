@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
 from pytorch_metric_learning.reducers import (
     AvgNonZeroReducer,
+    ClassWeightedReducer,
     DoNothingReducer,
     MeanReducer,
     PerAnchorReducer,
@@ -265,7 +266,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(E, match=r"\[0, 7\]"):
         loss_fn(x, torch.tensor([0, 1, 2, 3, 4, 8]))
     with pytest.raises(E, match="integer"):
-        loss_fn(x, y.float())
+        loss_fn(x, y.float() + 0.5)
     with pytest.raises(E, match="6 rows"):
         loss_fn(x, y[:5])
     with pytest.raises(E, match="NaN"):
@@ -312,7 +313,9 @@ def test_bad_construction() -> None:
 
 
 def test_fallback_refuses_too_many_triplets() -> None:
-    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES, reducer=ThresholdReducer(low=0.1))
+    loss_fn = sm.SentimentConstraintLoss(
+        class_names=NAMES, reducer=ClassWeightedReducer(torch.ones(8))
+    )
     loss_fn.max_explicit_triplets = 100
     x, y = _batch(12, 16)
     with pytest.raises(

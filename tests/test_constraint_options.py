@@ -1,5 +1,6 @@
 """Wheel margins, similarities that cannot be satisfied by collapse, and the partial-swap warning
-(issue 13), against the float64 oracle."""
+(issue 13); PML's keywords, ThresholdReducer/DivisorReducer on the fast path (issue 11); one
+expression on both paths, checked indices (issue 10); against the float64 oracle."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import warnings
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytorch_metric_learning import miners as pml_miners
 from pytorch_metric_learning.distances import (
     CosineSimilarity,
@@ -14,12 +17,19 @@ from pytorch_metric_learning.distances import (
     LpDistance,
     SNRDistance,
 )
-from pytorch_metric_learning.reducers import MeanReducer
+from pytorch_metric_learning.reducers import (
+    AvgNonZeroReducer,
+    DivisorReducer,
+    MeanReducer,
+    MultipleReducers,
+    SumReducer,
+    ThresholdReducer,
+)
 
 import sentiment_metric as sm
 from sentiment_metric.functional import mine_ranked_triplets, weighted_distances
 from tests.conftest import TOLERANCES
-from tests.oracle import NAMES, check_invariants, naive_loss
+from tests.oracle import NAMES, check_invariants, naive_loss, naive_terms, reduce_terms
 
 TOL = TOLERANCES[torch.float64]
 
@@ -187,3 +197,197 @@ def test_sentiment_miner_tuples_do_not_warn() -> None:
         sm.SentimentConstraintLoss(class_names=NAMES)(x, y, miner(x, y))
         loss_fn = sm.SentimentConstraintLoss(class_names=NAMES, skip_level="sum_margins")
         loss_fn(x, y, pml_miners.TripletMarginMiner(type_of_triplets="all")(x, y))
+
+
+# ------------------------------------------------------------------ PML's keywords (issue 11)
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "match"),
+    [
+        (sm.SentimentConstraintLoss, {"margin": 0.2}, r"margins=\(α1, α2\)"),
+        (sm.SentimentConstraintLoss, {"type_of_triplets": "semihard"}, "strategy="),
+        (sm.SentimentConstraintLoss, {"triplets_per_anchor": 5}, "per_pair="),
+        (sm.SentimentConstraintLoss, {"swap": True}, "none"),
+        (sm.SentimentConstraintLoss, {"smooth_loss": True}, "none"),
+        (sm.SentimentConstraintLoss, {"epsilon": 0.1}, "none"),
+        (sm.SentimentConstraintLoss, {"pos_margin": 0.0}, "margins="),
+        (sm.SentimentConstraintLoss, {"colect_stats": True}, "unexpected keyword.*colect"),
+        (sm.SentimentConstraintLoss, {"distance": "cosine"}, "distance must be a PML"),
+        (sm.SentimentConstraintLoss, {"reducer": "mean"}, "reducer must be a PML"),
+        (sm.SentimentSemiHardMiner, {"margin": 0.2}, r"margins=\(α1, α2\)"),
+        (sm.SentimentSemiHardMiner, {"type_of_triplets": "hard"}, "strategy="),
+        (sm.SentimentSemiHardMiner, {"epsilon": 0.1}, "none"),
+        (sm.SentimentSemiHardMiner, {"triplets_per_anchor": 2}, "per_pair="),
+        (sm.SentimentSemiHardMiner, {"reducer": MeanReducer()}, "unexpected keyword"),
+        (sm.SentimentSemiHardMiner, {"distance": "cosine"}, "distance must be a PML"),
+    ],
+)
+def test_pml_keywords_name_our_equivalent(cls: type, kwargs: dict, match: str) -> None:
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        cls(class_names=NAMES, **kwargs)
+
+
+# ------------------------------------- ThresholdReducer and DivisorReducer, fast path (issue 11)
+def _explicit(
+    loss_fn: sm.SentimentConstraintLoss, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """The same loss over every ordered (a, c, f) given explicitly (each triplet once)."""
+    w = sm.MIKELS_WHEEL
+    b = len(y)
+    idx = [
+        (a, c, f)
+        for a in range(b)
+        for c in range(b)
+        for f in range(b)
+        if a not in (c, f) and w.level(NAMES[y[a]], NAMES[y[c]]) < w.level(NAMES[y[a]], NAMES[y[f]])
+    ]
+    cols = (
+        [torch.tensor(v, dtype=torch.long) for v in zip(*idx)]
+        if idx
+        else [torch.zeros(0, dtype=torch.long)] * 3
+    )
+    return loss_fn(x, y, tuple(cols))
+
+
+def _divisor_oracle(x: torch.Tensor, y: torch.Tensor, **kw: object) -> torch.Tensor:
+    """Each sub-loss's sum divided by its number of triplets (0 for none)."""
+    dist = torch.cdist(torch.nn.functional.normalize(x), torch.nn.functional.normalize(x)) ** 2
+    theta = 1.0 / sm.MIKELS_WHEEL.relations(NAMES).dis.double()
+    terms = naive_terms(dist, y, None, theta, False, str(kw.get("skip_level", "ignore")), True)
+    return reduce_terms(terms, "mean")
+
+
+@pytest.mark.parametrize("skip_level", ["ignore", "sum_margins"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_threshold_reducer_fast_path_matches_oracle_and_explicit(
+    skip_level: str, seed: int
+) -> None:
+    x, y = _batch(10, seed)
+    loss_fn = sm.SentimentConstraintLoss(
+        class_names=NAMES, reducer=ThresholdReducer(low=0.05, high=0.5), skip_level=skip_level
+    )
+    loss_fn.max_explicit_triplets = 0  # the fast path must not enumerate
+    got = loss_fn(x, y)
+    torch.testing.assert_close(
+        got, naive_loss(x, y, reduction="threshold", skip_level=skip_level), **TOL
+    )
+    loss_fn.max_explicit_triplets = 1 << 24
+    torch.testing.assert_close(got, _explicit(loss_fn, x, y), **TOL)
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(None, 0.4), (-1.0, 0.3), (0.1, None), (0.0, 1e9), (-0.5, None), (0.3, 0.31)]
+)
+def test_threshold_bounds_zeros_and_gradients_match_explicit(
+    low: float | None, high: float | None
+) -> None:
+    x, y = _batch(9, 4)
+    loss_fn = sm.SentimentConstraintLoss(
+        class_names=NAMES, reducer=ThresholdReducer(low=low, high=high)
+    )
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    fast, slow = loss_fn(xa, y), _explicit(loss_fn, xb, y)
+    torch.testing.assert_close(fast, slow, **TOL)
+    fast.backward()
+    slow.backward()
+    torch.testing.assert_close(xa.grad, xb.grad, **TOL)
+
+
+def test_divisor_reducer_on_both_paths() -> None:
+    x, y = _batch(10, 5)
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES, reducer=DivisorReducer())
+    loss_fn.max_explicit_triplets = 0
+    got = loss_fn(x, y)
+    torch.testing.assert_close(got, _divisor_oracle(x, y), **TOL)
+    loss_fn.max_explicit_triplets = 1 << 24
+    torch.testing.assert_close(got, _explicit(loss_fn, x, y), **TOL)
+
+
+def test_mixed_reducers_per_sub_loss() -> None:
+    x, y = _batch(10, 6)
+    red = MultipleReducers(
+        {"relative_loss": ThresholdReducer(low=0.1), "negative_loss": SumReducer()}
+    )
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES, reducer=red)
+    loss_fn.max_explicit_triplets = 0
+    got = loss_fn(x, y)
+    loss_fn.max_explicit_triplets = 1 << 24
+    torch.testing.assert_close(got, _explicit(loss_fn, x, y), **TOL)
+
+
+# ------------------------------------------------------------ one expression (issue 10, item 2)
+def test_unnormalised_large_distances_same_on_both_paths() -> None:
+    """Margins below float32's resolution of the distances count on both paths."""
+    x = torch.tensor([[0.0], [0.0], [5000.0], [5000.0], [0.0], [5000.0], [0.0], [5000.0]])
+    y = torch.tensor([0, 0, 1, 1, 4, 4, 0, 1])
+    loss_fn = sm.SentimentConstraintLoss(
+        class_names=NAMES,
+        distance=LpDistance(power=2, normalize_embeddings=False),
+        margins=(1, 0),
+        weighting="none",
+    )
+    fast = loss_fn(x, y)
+    assert float(fast) == float(_explicit(loss_fn, x, y)) == 25_000_000.0
+
+
+@pytest.mark.filterwarnings("ignore:SentimentConstraintLoss got tuples")
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(
+        st.sampled_from([0.0, 1.0, -1.0, 3.0, 5000.0, -5000.0, 1e-3, 123.25]),
+        min_size=4,
+        max_size=9,
+    ),
+    labels=st.lists(st.integers(0, 7), min_size=9, max_size=9),
+    margins=st.tuples(st.sampled_from([0.0, 0.2, 1.0, 3.0]), st.sampled_from([0.0, 0.1, 1.0])),
+    reduction=st.sampled_from(["avg_nonzero", "mean", "sum"]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_unnormalised_exhaustive_equals_explicit(
+    values: list[float],
+    labels: list[int],
+    margins: tuple[float, float],
+    reduction: str,
+    dtype: torch.dtype,
+) -> None:
+    b = len(values)
+    x = torch.tensor(values, dtype=dtype).view(b, 1).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    y = torch.tensor(labels[:b])
+    red = {"avg_nonzero": AvgNonZeroReducer, "mean": MeanReducer, "sum": SumReducer}[reduction]
+    loss_fn = sm.SentimentConstraintLoss(
+        class_names=NAMES, distance=LpDistance(power=2, normalize_embeddings=False),
+        margins=margins, weighting="none", reducer=red(),
+    )  # fmt: skip
+    fast, slow = loss_fn(x, y), _explicit(loss_fn, x2, y)
+    torch.testing.assert_close(fast, slow, rtol=1e-6, atol=1e-6)
+    fast.backward()
+    slow.backward()
+    assert torch.isfinite(x.grad).all()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("triplet", "match"),
+    [
+        ((-1, 2, 3), "negative index -1"),
+        ((0, -16, 3), "negative index"),
+        ((0, 2, 10), r"index 10, out of range \[0, 10\)"),
+        ((10, 2, 3), "index 10"),
+    ],
+)
+def test_indices_out_of_range_are_refused(triplet: tuple[int, int, int], match: str) -> None:
+    x, y = _batch(10, 7)
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES)
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        loss_fn(x, y, tuple(torch.tensor([v]) for v in triplet))
+    pairs = (torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([-1]))
+    with pytest.raises(sm.SentimentMetricError, match=r"indices_tuple\[3\].*negative"):
+        loss_fn(x, y, pairs)
+
+
+def test_small_integer_labels_are_class_indices() -> None:
+    x, y = _batch(10, 8)
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES)
+    want = loss_fn(x, y)
+    for dt in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.float32):
+        torch.testing.assert_close(loss_fn(x, y.to(dt)), want, **TOL)

@@ -19,7 +19,7 @@ import sentiment_metric as sm
 from sentiment_metric import SentimentMetricError
 
 from .conftest import MIKELS_FI_ORDER
-from .oracle import check_invariants, naive_all
+from .oracle import THETA, check_invariants, naive_all
 
 LEVEL = sm.MIKELS_WHEEL.relations(MIKELS_FI_ORDER).level
 
@@ -261,7 +261,7 @@ def test_bad_construction(kwargs: dict, match: str) -> None:
         (torch.randn(4, 3), torch.zeros(4, 1, dtype=torch.long), None, "1-D"),
         (torch.randn(4, 3), torch.tensor([0, 1, 2, 8]), None, r"\[0, 7\]"),
         (torch.randn(4, 3), torch.tensor([0, -1, 2, 3]), None, r"\[0, 7\]"),
-        (torch.randn(4, 3), torch.zeros(4), None, "integer"),
+        (torch.randn(4, 3), torch.full((4,), 0.5), None, "integer"),
         (torch.full((4, 3), float("nan")), torch.zeros(4, dtype=torch.long), None, "NaN"),
         (torch.randn(4, 3), torch.zeros(5, dtype=torch.long), None, "5 entries"),
         (torch.randn(4), torch.zeros(4, dtype=torch.long), None, "embeddings"),
@@ -301,3 +301,27 @@ def test_validate_false_skips_value_checks() -> None:
     emb[0, 0] = float("nan")
     a, c, f = miner(emb, labels)  # no value check: runs (garbage in, tuples out)
     assert levels_ok(labels, labels, (a, c, f))
+
+
+def test_num_triplets_always_and_pml_margin_stats() -> None:
+    """PML's records: num_triplets on every call; TripletMarginMiner's three with collect_stats,
+    over every ranked triplet (naive loops, float64)."""
+    emb, labels = make_batch(12, seed=3)
+    emb = emb.double()
+    plain = sm.SentimentSemiHardMiner(class_names=MIKELS_FI_ORDER, seed=0)
+    a, _, _ = plain(emb, labels)
+    assert plain.num_triplets == len(a)
+    miner = sm.SentimentSemiHardMiner(class_names=MIKELS_FI_ORDER, collect_stats=True, seed=0)
+    miner(emb, labels)
+    mat = miner.distance(emb)
+    trip = naive_all(labels.tolist(), labels.tolist(), LEVEL, exclude_self=True)
+    y = labels.tolist()
+    q = [[float(THETA[y[i], y[j]] * mat[i, j]) for j in range(len(y))] for i in range(len(y))]
+    pos = sum(float(mat[a, c]) for a, c, _ in trip) / len(trip)
+    neg = sum(float(mat[a, f]) for a, _, f in trip) / len(trip)
+    margin = sum(q[a][f] - q[a][c] for a, c, f in trip) / len(trip)
+    for name in ("pos_pair_dist", "neg_pair_dist", "avg_triplet_margin"):
+        assert name in miner._record_these_stats
+    assert miner.pos_pair_dist == pytest.approx(pos)
+    assert miner.neg_pair_dist == pytest.approx(neg)
+    assert miner.avg_triplet_margin == pytest.approx(margin)

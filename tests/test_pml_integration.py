@@ -10,7 +10,7 @@ import torch
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import trainers
 from pytorch_metric_learning.miners import TripletMarginMiner
-from pytorch_metric_learning.reducers import MeanReducer
+from pytorch_metric_learning.reducers import MeanReducer, ThresholdReducer
 from pytorch_metric_learning.utils import distributed as pml_dist
 
 import sentiment_metric as sm
@@ -170,3 +170,17 @@ def test_multitask_plain_loop_loss_falls() -> None:
     assert hist[-1]["total"] < 0.7 * hist[0]["total"]
     assert hist[-1]["metric"] < hist[0]["metric"]
     assert hist[-1]["classification"] < hist[0]["classification"]
+
+
+def test_cross_batch_memory_threshold_reducer_needs_no_enumeration() -> None:
+    """PML's CrossBatchMemory example reducer at B = 128, M = 1024 (about 2·10^7 triplets):
+    exact on the fast path, no explicit-triplet limit."""
+    loss = sm.SentimentConstraintLoss(class_names=NAMES, reducer=ThresholdReducer(low=0.0))
+    loss.max_explicit_triplets = 0  # enumeration would raise
+    xbm = sm.SentimentCrossBatchMemory(loss, embedding_size=16, memory_size=1024)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(9):  # the memory fills after 8 batches
+        x = torch.randn(128, 16, generator=g, requires_grad=True)
+        value = xbm(x, torch.randint(0, 8, (128,), generator=g))
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(x.grad).all()

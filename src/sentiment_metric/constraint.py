@@ -15,16 +15,20 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
+from pytorch_metric_learning.distances import BaseDistance
 from pytorch_metric_learning.losses import BaseMetricLossFunction
 from pytorch_metric_learning.reducers import (
     AvgNonZeroReducer,
     BaseReducer,
+    DivisorReducer,
     DoNothingReducer,
     MeanReducer,
     MultipleReducers,
     PerAnchorReducer,
     SumReducer,
+    ThresholdReducer,
 )
+from pytorch_metric_learning.regularizers import BaseRegularizer
 from pytorch_metric_learning.utils import common_functions as c_f
 from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor
@@ -32,7 +36,7 @@ from torch import Tensor
 from ._checks import (
     check_choice,
     check_margins,
-    check_metric_batch,
+    check_metric_inputs,
     check_nonnegative_float,
     check_shape,
     check_tensor,
@@ -44,6 +48,7 @@ from .functional.constraint import (
     WEIGHTINGS,
     Reduction,
     SkipLevel,
+    Thresholds,
     constraint_sums,
     level_margin,
     theta_matrix,
@@ -51,6 +56,7 @@ from .functional.constraint import (
 from .functional.triplets import (
     RankedTriplets,
     all_ranked_triplets,
+    check_indices,
     rank_triplets,
     triplet_constraint_losses,
 )
@@ -62,8 +68,81 @@ _FAST_REDUCTIONS: dict[type, Reduction] = {
     MeanReducer: "mean",
     SumReducer: "sum",
     AvgNonZeroReducer: "avg_nonzero",
+    DivisorReducer: "mean",  # our loss hands it the number of triplets as the divisor
+    ThresholdReducer: "avg_nonzero",  # the mean of the kept terms (thresholds=, _exhaustive)
 }
 _HALF = (torch.float16, torch.bfloat16)
+
+_EVERY_TRIPLET = (
+    "none: without indices_tuple the loss uses every ranked triplet, exactly; to sample "
+    "triplets, give it sm.SentimentSemiHardMiner's output"
+)
+_PML_KEYWORDS: dict[str, dict[str, str]] = {
+    "loss": {
+        "margin": "margins=(α1, α2): the relative and the negative margin (PML's one margin "
+        "m is margins=(m, m))",
+        "pos_margin": "margins=(α1, α2)",
+        "neg_margin": "margins=(α1, α2)",
+        "type_of_triplets": _EVERY_TRIPLET + " (strategy=...)",
+        "triplets_per_anchor": _EVERY_TRIPLET + " (per_pair=...)",
+        "swap": "none: the constraints compare each anchor's distances only",
+        "smooth_loss": "none: the sentiment constraints are hinges",
+        "epsilon": "none",
+    },
+    "miner": {
+        "margin": "margins=(α1, α2): the semi-hard band widths of relatives and negatives "
+        "(PML's one margin m is margins=(m, m))",
+        "pos_margin": "margins=(α1, α2)",
+        "neg_margin": "margins=(α1, α2)",
+        "type_of_triplets": "strategy= ('semihard', 'hard', 'random' or 'all'; PML's "
+        "'easy' has no equivalent)",
+        "triplets_per_anchor": "per_pair= (farther samples per (anchor, closer) pair)",
+        "pos_strategy": "strategy=",
+        "neg_strategy": "strategy=",
+        "epsilon": "none: the semi-hard band is margins=(α1, α2)",
+        "swap": "none",
+        "smooth_loss": "none",
+    },
+}
+_PML_BASE_KEYWORDS = {
+    "loss": ("distance", "reducer", "collect_stats", "embedding_regularizer",
+             "embedding_reg_weight"),
+    "miner": ("distance", "collect_stats"),
+}  # fmt: skip
+
+
+def check_pml_kwargs(owner: str, kind: str, kwargs: dict[str, Any]) -> None:
+    """Refuse keywords PML's base classes would not take, naming our equivalent.
+
+    ``kind`` is ``"loss"`` or ``"miner"``; PML's own keywords of its triplet loss and miners
+    (``margin=``, ``type_of_triplets=``, ``epsilon=``...) get a
+    :class:`SentimentMetricError` that names ours (``margins=``, ``strategy=``...) or says
+    there is none; ``distance``, ``reducer`` and ``embedding_regularizer`` must be PML
+    objects (not names such as ``"cosine"``).
+    """
+    for key, value in kwargs.items():
+        if key in _PML_KEYWORDS[kind]:
+            raise SentimentMetricError(
+                f"{owner} does not take PML's {key}={value!r}; the equivalent here: "
+                f"{_PML_KEYWORDS[kind][key]}"
+            )
+        if key not in _PML_BASE_KEYWORDS[kind]:
+            raise SentimentMetricError(
+                f"{owner} got an unexpected keyword argument {key!r}; besides its own it takes "
+                f"PML's {', '.join(_PML_BASE_KEYWORDS[kind])}"
+            )
+    for key, cls in (
+        ("distance", BaseDistance),
+        ("reducer", BaseReducer),
+        ("embedding_regularizer", BaseRegularizer),
+    ):
+        value = kwargs.get(key)
+        if value is not None and not isinstance(value, cls):
+            raise SentimentMetricError(
+                f"{key} must be a PML {cls.__name__} instance (e.g. "
+                f"{'CosineSimilarity()' if key == 'distance' else cls.__name__ + ' subclass'}), "
+                f"got {type(value).__name__} {value!r}"
+            )
 
 
 class SentimentConstraints:
@@ -165,9 +244,11 @@ class SentimentConstraints:
     def negative_margin(self, value: float) -> None:
         self.margins = (self._margins[0], value)
 
-    def _check_batch(self, embeddings: Any, labels: Any, ref_emb: Any, ref_labels: Any) -> Tensor:
-        """The embeddings, labels and reference set a loss or miner is called with."""
-        return check_metric_batch(
+    def _check_batch(
+        self, embeddings: Any, labels: Any, ref_emb: Any, ref_labels: Any
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """The embeddings, labels (as int64) and reference set a loss or miner is called with."""
+        return check_metric_inputs(
             embeddings,
             labels,
             self.relations.num_classes,
@@ -181,7 +262,11 @@ class SentimentConstraints:
         return f"tensor{tuple(w.shape)}" if isinstance(w, Tensor) else repr(w)
 
 
-def _check_indices_tuple(indices_tuple: Any, name: str = "indices_tuple") -> tuple[Tensor, ...]:
+def _check_indices_tuple(
+    indices_tuple: Any, b: int, r: int, validate: bool, name: str = "indices_tuple"
+) -> tuple[Tensor, ...]:
+    """PML's 3-tuple (indices into the batch, the reference set, the reference set) or 4-tuple
+    of pairs, as int64; with ``validate`` every index in range (negative ones refused)."""
     if not isinstance(indices_tuple, (tuple, list)) or len(indices_tuple) not in (3, 4):
         got = (
             f"a {type(indices_tuple).__name__} of length {len(indices_tuple)}"
@@ -192,23 +277,28 @@ def _check_indices_tuple(indices_tuple: Any, name: str = "indices_tuple") -> tup
             f"{name} must be PML's 3-tuple (anchor, closer, farther) of index tensors or a "
             f"4-tuple of pairs (a1, p, a2, n), got {got}"
         )
-    out = []
     for i, t in enumerate(indices_tuple):
         t = check_tensor(t, f"{name}[{i}]")
-        if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
+        if t.dim() != 1 or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
             raise SentimentMetricError(
                 f"{name}[{i}] must be a 1-D integer index tensor, got shape "
                 f"{tuple(t.shape)} and dtype {t.dtype}"
             )
-        out.append(t.long())
-    lengths = [len(t) for t in out]
-    ok = (
-        len(set(lengths)) == 1
-        if len(out) == 3
-        else (lengths[0] == lengths[1] and lengths[2] == lengths[3])
-    )
-    if not ok:
-        raise SentimentMetricError(f"{name} holds index tensors of mismatched lengths {lengths}")
+    names = [f"{name}[{i}]" for i in range(len(indices_tuple))]
+    groups = [(0, 1, 2)] if len(indices_tuple) == 3 else [(0, 1), (2, 3)]
+    out: list[Tensor] = list(indices_tuple)
+    for g in groups:
+        lengths = [len(indices_tuple[i]) for i in g]
+        if len(set(lengths)) != 1:
+            raise SentimentMetricError(
+                f"{name} holds index tensors of mismatched lengths "
+                f"{[len(t) for t in indices_tuple]}"
+            )
+        sizes = [b if i == g[0] else r for i in g]  # anchors index the batch
+        checked = check_indices([indices_tuple[i] for i in g], sizes, [names[i] for i in g],
+                                validate)  # fmt: skip
+        for i, t in zip(g, checked):
+            out[i] = t
     return tuple(out)
 
 
@@ -227,13 +317,18 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
     **Without** ``indices_tuple`` every ranked triplet of the batch (against ``ref_emb`` when
     given) is used, exactly, in ``O(B·R)`` memory (see
     :func:`~sentiment_metric.functional.constraint_sums`). With ``MeanReducer``,
-    ``AvgNonZeroReducer`` (the default, as PML's ``TripletMarginLoss``) or ``SumReducer`` the
-    sub-losses come back already reduced, equal to what those reducers give on the explicit
-    per-triplet losses. Any other reducer (``ThresholdReducer``, ``ClassWeightedReducer``,
-    ``DivisorReducer``, ``DoNothingReducer``, a custom one) gets the explicit per-triplet
-    losses, enumerated in chunks; that needs memory for every triplet and is refused above
-    ``max_explicit_triplets`` (an attribute, default ``2**24``). ``PerAnchorReducer`` is refused
-    (PML's does not reduce triplets).
+    ``AvgNonZeroReducer`` (the default, as PML's ``TripletMarginLoss``), ``SumReducer``,
+    ``ThresholdReducer`` (the mean of the terms ``low < v < high``, zeros included when
+    ``low < 0 < high``, as PML's) or ``DivisorReducer`` (this loss hands it each sub-loss's
+    number of triplets as the divisor, with explicit triplets too) the sub-losses come back
+    already reduced, equal to what those reducers give on the explicit per-triplet losses
+    (their own stats, such as ``num_past_filter``, are then not recorded). Any other reducer
+    (``ClassWeightedReducer``, ``DoNothingReducer``, a subclass, a custom one) gets the
+    explicit per-triplet losses, enumerated in chunks; that needs memory for every triplet
+    and is refused above ``max_explicit_triplets`` (an attribute, default ``2**24``).
+    ``PerAnchorReducer`` is refused (PML's does not reduce triplets). PML's own keywords
+    (``margin=``, ``swap=``, ``type_of_triplets=``...) are refused with the name of the
+    equivalent here (``margins=(α1, α2)``...), or saying there is none.
 
     **With** a PML 3-tuple ``(a, x, y)`` each tuple is read as ``(anchor, closer, farther)`` by
     the label levels (``x`` and ``y`` swapped when ``x`` is the farther). Equal-level tuples are
@@ -304,6 +399,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         **kwargs: Any,
     ) -> None:
         check_choice(skip_level, SKIP_LEVEL_OPTIONS, "skip_level")
+        check_pml_kwargs(type(self).__name__, "loss", kwargs)
         super().__init__(**kwargs)
         self._configure(class_names, relations, wheel, margins, weighting, wheel_margin)
         self._check_distance(self.distance)
@@ -366,9 +462,13 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         PML's ``BaseMetricLossFunction.forward`` (reset the stats, set the reference set,
         compute, add the embedding regularizer, reduce), with ``self_index`` handed on.
         """
-        embeddings = self._check_batch(embeddings, labels, ref_emb, ref_labels)
+        embeddings, labels, ref_emb, ref_labels = self._check_batch(
+            embeddings, labels, ref_emb, ref_labels
+        )
         if indices_tuple is not None:
-            indices_tuple = _check_indices_tuple(indices_tuple)
+            b = embeddings.shape[0]
+            r = b if ref_emb is None else ref_emb.shape[0]
+            indices_tuple = _check_indices_tuple(indices_tuple, b, r, self.validate)
         if self_index is not None:
             self_index = check_shape(self_index, (embeddings.shape[0],), "self_index")
         self.reset_stats()
@@ -411,7 +511,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         if len(indices_tuple) == 4:
             indices_tuple = lmu.convert_to_triplets(indices_tuple, labels, ref_labels)
         a, x, y = (t.to(labels.device) for t in indices_tuple)
-        t = rank_triplets(labels, level, a, x, y, ref_labels)
+        t = rank_triplets(labels, level, a, x, y, ref_labels, validate=False)
         return self._given(mat, labels, ref_labels, t)
 
     def _exhaustive(
@@ -423,10 +523,19 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         self_index: Tensor | None,
     ) -> dict[str, Any]:
         """Every ranked triplet: exact sums for the fast reducers, else enumerated."""
-        reducers = self._sub_loss_reducers()
+        reducers = list(self._sub_loss_reducers().values())
         rel_kind, neg_kind = (
-            _FAST_REDUCTIONS.get(type(r)) if r is not None else None for r in reducers.values()
+            _FAST_REDUCTIONS.get(type(r)) if r is not None else None for r in reducers
         )
+        thresholds: Thresholds | None = None
+        if any(isinstance(r, ThresholdReducer) for r in reducers):
+            thresholds = cast(
+                Thresholds,
+                tuple(
+                    (r.low, r.high) if isinstance(r, ThresholdReducer) else (0.0, None)
+                    for r in reducers
+                ),
+            )
         if rel_kind is None or neg_kind is None:
             t = all_ranked_triplets(
                 labels,
@@ -435,6 +544,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
                 self_index=self_index,
                 include_skip_level=self.skip_level == "sum_margins",
                 max_triplets=self.max_explicit_triplets,
+                validate=False,
             )
             return self._given(mat, labels, ref_labels, t)
         s = constraint_sums(
@@ -449,6 +559,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             skip_level=self.skip_level,
             validate=False,
             offset=self._offset_like(mat),
+            thresholds=thresholds,
         )
         if self.collect_stats:
             self._set_stats(int(s.relative_count), int(s.negative_count), 0, 0, 0)
@@ -470,7 +581,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             self._warn_partial_swap(lc, skip)
         # every tuple's margin, from the one rule: α1 (relative), α2 (negative), α1 + α2
         # (skip-level, when summed into the negative sub-loss)
-        margin = torch.full(lc.shape, level_margin(1, 2, self.margins), dtype=mat.dtype)
+        margin = torch.full(lc.shape, level_margin(1, 2, self.margins), dtype=torch.float64)
         margin = margin.to(mat.device).masked_fill_(rel, level_margin(0, 1, self.margins))
         second = neg
         if self.skip_level == "sum_margins":
@@ -492,6 +603,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             theta=self.theta.to(device=mat.device, dtype=mat.dtype),
             inverted=bool(self.distance.is_inverted),
             offset=self._offset_like(mat),
+            validate=False,
         )
         out: dict[str, Any] = {}
         for name, mask in zip(self._sub_loss_names(), (rel, second)):
@@ -504,6 +616,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
                 "losses": losses.index_select(0, sel),
                 "indices": idx,
                 "reduction_type": "triplet",
+                "divisor": sel.shape[0],  # DivisorReducer: the number of triplets
             }
         return out
 

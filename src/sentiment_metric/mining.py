@@ -14,10 +14,15 @@ from pytorch_metric_learning.miners import BaseMiner
 from torch import Tensor
 
 from ._checks import check_choice, check_positive_int
-from .constraint import SentimentConstraints
+from .constraint import SentimentConstraints, check_pml_kwargs
 from .distance import SquaredEuclideanDistance
 from .errors import SentimentMetricError
-from .functional.mining import MINING_STRATEGIES, MiningStrategy, mine_ranked_triplets
+from .functional.mining import (
+    MINING_STRATEGIES,
+    MiningStrategy,
+    mine_ranked_triplets,
+    ranked_triplet_means,
+)
 from .wheel import EmotionWheel, LabelRelations
 
 __all__ = ["SentimentSemiHardMiner"]
@@ -65,9 +70,15 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         validate: check label ranges and finite embeddings on every call (reads values).
         **kwargs: for PML's ``BaseMiner`` (``distance=``, ``collect_stats=``).
 
-    Statistics (PML records them when ``collect_stats=True``): ``num_triplets``,
-    ``num_relative_triplets``, ``num_negative_triplets`` and ``num_empty_band_triplets``
-    (semi-hard triplets drawn from a whole level because their band was empty).
+    Statistics, as PML's: ``num_triplets`` (the output's length) after every call, like any
+    PML ``BaseMiner``; with ``collect_stats=True`` also PML's ``TripletMarginMiner`` records,
+    over every ranked triplet of the batch (the candidates, as PML's are over every triplet
+    before filtering; see :func:`sentiment_metric.functional.mining.ranked_triplet_means`):
+    ``pos_pair_dist`` (mean distance anchor–closer), ``neg_pair_dist`` (anchor–farther) and
+    ``avg_triplet_margin`` (mean ``q(a,f) - q(a,c)``, the weighted margin the constraints
+    compare); and ours: ``num_relative_triplets``, ``num_negative_triplets`` and
+    ``num_empty_band_triplets`` (semi-hard triplets drawn from a whole level because their
+    band was empty).
 
     Example:
         >>> import torch
@@ -101,6 +112,7 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         wheel_margin: float = 0.0,
         **kwargs: Any,
     ) -> None:
+        check_pml_kwargs(type(self).__name__, "miner", kwargs)
         super().__init__(**kwargs)
         self._configure(class_names, relations, wheel, margins, weighting, wheel_margin)
         self._check_distance(self.distance)
@@ -121,6 +133,9 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
                 "num_relative_triplets",
                 "num_negative_triplets",
                 "num_empty_band_triplets",
+                "avg_triplet_margin",
+                "pos_pair_dist",
+                "neg_pair_dist",
             ],
             is_stat=True,
         )
@@ -150,7 +165,9 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         Returns:
             ``(anchor, closer, farther)``, each ``(T,)`` ``torch.long``.
         """
-        embeddings = self._check_batch(embeddings, labels, ref_emb, ref_labels)
+        embeddings, labels, ref_emb, ref_labels = self._check_batch(
+            embeddings, labels, ref_emb, ref_labels
+        )
         out: tuple[Tensor, Tensor, Tensor] = super().forward(
             embeddings, labels, ref_emb, ref_labels
         )
@@ -180,6 +197,13 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
             self.num_relative_triplets = out.num_relative
             self.num_negative_triplets = out.num_negative
             self.num_empty_band_triplets = out.num_empty_band
+            self.pos_pair_dist, self.neg_pair_dist, self.avg_triplet_margin = (
+                ranked_triplet_means(
+                    mat, labels, None if is_self else ref_labels, level=self.level,
+                    theta=self.theta, inverted=bool(self.distance.is_inverted),
+                    offset=self._offset_like(mat),
+                )
+            )  # fmt: skip
         return out.as_tuple()
 
     def extra_repr(self) -> str:

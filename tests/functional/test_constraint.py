@@ -280,3 +280,86 @@ def test_bad_inputs() -> None:
         constraint_sums(torch.rand(4, 3), y, LEVEL, ref_labels=torch.tensor([0, 1]))
     with pytest.raises(sm.SentimentMetricError, match="max_triplets"):
         all_ranked_triplets(y.repeat(3), LEVEL, max_triplets=10)
+
+
+# ------------------------------------------------ bad indices and shapes (issue 10, item 12)
+_D = torch.rand(4, 4, dtype=torch.float64)
+_Y = torch.tensor([0, 1, 2, 3])
+_I = torch.tensor([0, 1])
+_E = sm.SentimentMetricError
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: rank_triplets(_Y, LEVEL, _I, _I, torch.tensor([1, 9])), r"^y holds the index 9"),
+        (lambda: rank_triplets(_Y, LEVEL, torch.tensor([-1, 0]), _I, _I), "anchors.*negative"),
+        (lambda: rank_triplets(_Y, LEVEL, _I, _I, _I[:1]), "y has 1 entries"),
+        (lambda: rank_triplets(_Y, LEVEL, _I.float(), _I, _I), "anchors must be a 1-D integer"),
+        (lambda: rank_triplets(_Y, LEVEL.float(), _I, _I, _I), "level must be a square"),
+        (lambda: rank_triplets(_Y + 8, LEVEL, _I, _I, _I), "labels"),
+        (lambda: triplet_constraint_losses(_D, _Y, _I, _I, torch.tensor([0, 4]), 0.1), "farthers"),
+        (
+            lambda: triplet_constraint_losses(_D, _Y, _I, torch.tensor([-4, 0]), _I, 0.1),
+            "closers.*negative",
+        ),
+        (lambda: triplet_constraint_losses(_D[0], _Y, _I, _I, _I, 0.1), "dist must have shape"),
+        (lambda: triplet_constraint_losses(_D, _Y, _I, _I, _I, torch.ones(3)), "margins"),
+        (
+            lambda: triplet_constraint_losses(
+                _D, _Y, _I, _I, _I, 0.1, theta=torch.ones(8, 8)[:, :3]
+            ),
+            "theta",
+        ),
+        (lambda: pair_levels(_Y, LEVEL[:3]), "level must be a square"),
+        (lambda: pair_levels(_Y.view(2, 2), LEVEL), "labels must be 1-D"),
+        (lambda: pair_levels(_Y, LEVEL, self_index=_I), "self_index has 2 entries"),
+        (
+            lambda: pair_levels(_Y, LEVEL, self_index=_I.float().repeat(2)),
+            "self_index must hold integer",
+        ),
+        (lambda: level_masks(_Y + 8, LEVEL), r"labels.*\[0, 7\]"),
+        (
+            lambda: all_ranked_triplets(_Y, LEVEL, ref_labels=_Y.view(2, 2)),
+            "ref_labels must be 1-D",
+        ),
+        (lambda: weighted_distances(_D[:, :3], _Y), "square"),
+        (lambda: weighted_distances(_D, _Y[:3]), "labels has 3 entries"),
+        (lambda: weighted_distances(_D, _Y, theta=torch.ones(3, 3)), r"labels.*\[0, 2\]"),
+        (
+            lambda: weighted_distances(_D, _Y, theta=torch.ones(8, 8), offset=torch.ones(7, 7)),
+            "offset",
+        ),
+        (
+            lambda: constraint_sums(_D.masked_fill(_D > 0.5, float("nan")), _Y, LEVEL),
+            "dist must be finite",
+        ),
+        (
+            lambda: constraint_sums(_D, _Y, LEVEL, theta=torch.full((8, 8), float("inf"))),
+            "theta must be finite",
+        ),
+        (
+            lambda: constraint_sums(_D, _Y, LEVEL, thresholds=((0.5, 0.1), (None, None))),
+            "low < high",
+        ),
+        (lambda: sentiment_constraint_loss(_D, _Y, LEVEL, margins=(0.1, -1.0)), "margins"),
+        (lambda: sentiment_constraint_loss(_D.long(), _Y, LEVEL), "floating-point"),
+    ],
+)
+def test_functional_bad_inputs_name_the_argument(call: object, match: str) -> None:
+    with pytest.raises(_E, match=match):
+        call()  # type: ignore[operator]
+
+
+def test_functional_validate_false_reads_no_values() -> None:
+    bad = _D.masked_fill(_D > 0.5, float("nan"))
+    s = constraint_sums(bad, _Y, LEVEL, validate=False)
+    assert s.relative_count.item() == 0.0
+    out = triplet_constraint_losses(_D, _Y, _I, _I, _I, 0.1, validate=False)
+    assert out.shape == (2,)
+
+
+def test_huge_margins_give_a_finite_loss() -> None:
+    x, y = _batch(10, 31)
+    loss = sentiment_constraint_loss(_dist(x.float()), y, LEVEL, margins=(1e38, 1e38))
+    assert torch.isfinite(loss)

@@ -217,7 +217,7 @@ def test_empty_and_half_precision_inputs() -> None:
         ({"margins": (0.2,)}, "2 values"),
         ({"per_pair": 0}, "per_pair"),
         ({"labels": torch.zeros(4, 1, dtype=torch.long)}, "1-D"),
-        ({"labels": torch.zeros(4)}, "integer"),
+        ({"labels": torch.full((4,), 0.5)}, "integer"),
         ({"labels": torch.tensor([0, 1, 8, 2])}, r"\[0, 7\]"),
         ({"labels": torch.zeros(3, dtype=torch.long)}, "3 entries"),
         ({"dist": torch.full((4, 4), float("nan"))}, "finite"),

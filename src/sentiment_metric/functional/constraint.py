@@ -35,22 +35,31 @@ its closer class: ``[q(a,c) - q(a,f) + α + β·(dis(a,f) - dis(a,c))]_+`` (the 
     \\sum_f [t - q(a,f)]_+ = n \\cdot t - \\sum_{k < n} s_k,
     \\qquad n = \\#\\{f : q(a,f) < t\\}
 
-with ``s`` the anchor's farther values sorted ascending: one sort per level and row, a
-:func:`torch.searchsorted` and a prefix sum. ``n`` is also the number of non-zero terms (what
-``AvgNonZeroReducer`` divides by). The gradient is written by hand (a custom autograd function),
-so nothing of size ``B × R × R`` is ever built and memory grows like ``B · R``.
+with ``s`` the anchor's farther values sorted ascending: one sort per row (all levels at
+once), a :func:`torch.searchsorted` and per-level prefix sums, the constraints batched. ``n``
+is also the number of non-zero terms (what ``AvgNonZeroReducer`` divides by). A window
+``low < [t - s]_+ < high`` (PML's ``ThresholdReducer``) is ``t - high < s < t - low``: two more
+searchsorted. The gradient is written by hand (a custom autograd function), so nothing of size
+``B × R × R`` is ever built and memory grows like ``B · R``.
+
+**One expression.** Every hinge, exhaustive or explicit, is ``[(q(a,c) + α) - q(a,f)]_+``
+evaluated in float64 (for float32 and half inputs too): the exhaustive path's ``q(a,f) < t``
+and the explicit triplets' ``(q(a,c) + α) - q(a,f) > 0`` are then the same test, so the two
+paths count the same non-zero terms even where ``α`` is below the distances' float32
+resolution (unnormalised distances).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_labels, check_margins, check_shape
+from .._checks import check_choice, check_finite, check_labels, check_margins, check_shape
 from ..errors import SentimentMetricError
-from ._exhaustive import ExhaustiveConstraint
+from ._exhaustive import ConstraintSpec, ExhaustiveConstraint
 from .distance import exclude_self
 
 __all__ = [
@@ -60,6 +69,7 @@ __all__ = [
     "ConstraintSums",
     "Reduction",
     "SkipLevel",
+    "Thresholds",
     "Weighting",
     "constraint_sums",
     "level_margin",
@@ -81,6 +91,9 @@ SKIP_LEVEL_OPTIONS: tuple[str, ...] = ("ignore", "sum_margins")
 Weighting = Literal["inverse_wheel", "none"]
 WEIGHTINGS: tuple[str, ...] = ("inverse_wheel", "none")
 """The named values ``weighting`` accepts (a ``(C, C)`` tensor is accepted too)."""
+
+Thresholds = tuple[tuple[float | None, float | None], tuple[float | None, float | None]]
+"""Per sub-loss ``(low, high)`` of PML's ``ThresholdReducer`` (``None``: no bound)."""
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -156,12 +169,56 @@ def level_margin(closer_level: int, farther_level: int, margins: tuple[float, fl
     return float(sum(margins[closer_level:farther_level]))
 
 
+def check_level(level: Tensor) -> Tensor:
+    """A square ``(C, C)`` integer level matrix (shape and dtype only: no values read)."""
+    level = check_shape(level, ("C", "C"), "level")
+    if level.is_floating_point() or level.dtype == torch.bool or level.shape[0] != level.shape[1]:
+        raise SentimentMetricError(
+            f"level must be a square (C, C) integer matrix, got shape {tuple(level.shape)} "
+            f"and dtype {level.dtype}"
+        )
+    return level
+
+
+def check_tables(theta: Tensor | None, offset: Tensor | None) -> int | None:
+    """``theta`` and ``offset`` square ``(C, C)`` of one ``C`` (shapes only); that ``C``."""
+    c = None
+    for name, t in (("theta", theta), ("offset", offset)):
+        if t is None:
+            continue
+        t = check_shape(t, ("C", "C"), name)
+        if t.shape[0] != t.shape[1] or (c is not None and t.shape[0] != c):
+            raise SentimentMetricError(
+                f"{name} must be a square (C, C) table like the others, got {tuple(t.shape)}"
+            )
+        c = t.shape[0]
+    return c
+
+
+def _check_pair_labels(
+    labels: Tensor, ref_labels: Tensor | None, c: int | None, r: int | None, validate: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Labels (and reference labels) as int64 in ``[0, c)``; ``r``: the reference size."""
+    labels = check_labels(labels, c, validate=validate)
+    if ref_labels is not None:
+        ref_labels = check_labels(
+            ref_labels, c, length=r, name="ref_labels", length_name="dist's columns",
+            validate=validate,
+        )  # fmt: skip
+        ref_labels = ref_labels.to(labels.device)
+    return labels, ref_labels
+
+
 def _resolve_self_index(
     self_index: Tensor | None, ref_labels: Tensor | None, labels: Tensor
 ) -> Tensor | None:
     """Self-pairs are excluded when the reference set *is* the batch (PML's rule)."""
     if self_index is not None:
         self_index = check_shape(self_index, ("B",), "self_index")
+        if self_index.is_floating_point() or self_index.dtype == torch.bool:
+            raise SentimentMetricError(
+                f"self_index must hold integer column indices, got dtype {self_index.dtype}"
+            )
         if self_index.shape[0] != labels.shape[0]:
             raise SentimentMetricError(
                 f"self_index has {self_index.shape[0]} entries but labels has "
@@ -181,6 +238,7 @@ def weighted_distances(
     *,
     inverted: bool = False,
     offset: Tensor | None = None,
+    validate: bool = True,
 ) -> Tensor:
     """The weighted, *smaller-is-closer* matrix ``q`` that every constraint compares.
 
@@ -205,9 +263,14 @@ def weighted_distances(
         inverted: ``True`` when ``dist`` is a similarity (larger is closer).
         offset: ``(C, C)`` per-class-pair offset ``o`` subtracted from ``q`` (``β·dis`` for a
             wheel margin ``β``); ``None``: none.
+        validate: check the label range (reads values).
 
     Returns:
         ``(B, R)`` tensor ``q`` in the dtype of ``dist``.
+
+    Raises:
+        SentimentMetricError: ``dist`` not 2-D floating point, labels of the wrong length or
+            (``validate``) out of range, ``theta``/``offset`` not ``(C, C)``.
 
     Example:
         >>> import torch
@@ -219,8 +282,22 @@ def weighted_distances(
         >>> weighted_distances(d, torch.tensor([0, 1]), offset=offset).tolist()
         [[-0.5, 1.0], [1.0, -0.5]]
     """
+    dist = check_shape(dist, ("B", "R"), "dist")
+    if not dist.is_floating_point():
+        raise SentimentMetricError(f"dist must be a floating-point tensor, got {dist.dtype}")
+    c = check_tables(theta, offset)
+    labels = check_labels(labels, c, length=dist.shape[0], length_name="dist", validate=validate)
     if ref_labels is None:
+        if dist.shape[0] != dist.shape[1]:
+            raise SentimentMetricError(
+                f"dist has shape {tuple(dist.shape)}: without ref_labels it must be square"
+            )
         ref_labels = labels
+    else:
+        ref_labels = check_labels(
+            ref_labels, c, length=dist.shape[1], name="ref_labels",
+            length_name="dist's columns", validate=validate,
+        ).to(labels.device)  # fmt: skip
     q = 1.0 - dist if inverted else dist
     if theta is not None:
         theta = theta.to(device=dist.device, dtype=dist.dtype)
@@ -236,6 +313,8 @@ def pair_levels(
     level: Tensor,
     ref_labels: Tensor | None = None,
     self_index: Tensor | None = None,
+    *,
+    validate: bool = True,
 ) -> Tensor:
     """The level of every (batch, reference) pair, with self-pairs marked ``-1``.
 
@@ -247,9 +326,15 @@ def pair_levels(
         self_index: ``(B,)`` column of the reference set that holds the same *sample* as each
             row (``-1``: none). ``None``: ``arange(B)`` when ``ref_labels`` is ``None`` (the
             reference set is the batch), else no self-pairs (PML's rule).
+        validate: check the label range (reads values).
 
     Returns:
         ``(B, R)`` ``torch.int8`` matrix of levels, ``-1`` on self-pairs.
+
+    Raises:
+        SentimentMetricError: ``level`` not a square integer matrix, labels not 1-D integers
+            (or, with ``validate``, out of ``[0, C)``), ``self_index`` of the wrong length or
+            dtype.
 
     Example:
         >>> import torch
@@ -257,6 +342,8 @@ def pair_levels(
         >>> pair_levels(torch.tensor([0, 0, 2]), level).tolist()
         [[-1, 0, 2], [0, -1, 2], [2, 2, -1]]
     """
+    level = check_level(level)
+    labels, ref_labels = _check_pair_labels(labels, ref_labels, level.shape[0], None, validate)
     if self_index is None and ref_labels is None:  # the batch against itself: the diagonal
         lev = level.to(device=labels.device, dtype=torch.int8)[:, labels][labels]
         return lev.fill_diagonal_(-1)
@@ -272,6 +359,8 @@ def level_masks(
     level: Tensor,
     ref_labels: Tensor | None = None,
     self_index: Tensor | None = None,
+    *,
+    validate: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Boolean ``(B, R)`` masks of the positive, relative and negative pairs.
 
@@ -287,7 +376,7 @@ def level_masks(
         >>> rel.int().tolist()
         [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
     """
-    lev = pair_levels(labels, level, ref_labels, self_index)
+    lev = pair_levels(labels, level, ref_labels, self_index, validate=validate)
     return lev == 0, lev == 1, lev == 2
 
 
@@ -296,6 +385,9 @@ class ConstraintSums(NamedTuple):
 
     ``*_sum`` is the sum of the hinge terms (differentiable), ``*_count`` the number of
     triplets and ``*_nonzero`` the number of strictly positive terms (both float, no grad).
+    With ``thresholds`` (PML's ``ThresholdReducer``) ``*_sum`` and ``*_nonzero`` hold the
+    kept terms only (``low < v < high``; zeros are kept when ``low < 0 < high``). The sums
+    are float64 (float32 inputs are evaluated in float64, see the module's docstring).
     """
 
     relative_sum: Tensor
@@ -333,12 +425,34 @@ class ConstraintSums(NamedTuple):
         return out[0], out[1]
 
 
-def _constraints(
-    margins: tuple[float, float], sum_skip_level: bool
-) -> list[tuple[int, int, float, int]]:
-    """(closer level, farther level, margin, output slot) for each kind of triplet."""
+def _spec(
+    margins: tuple[float, float], sum_skip_level: bool, thresholds: Thresholds | None
+) -> ConstraintSpec:
+    """The kinds of triplet (closer level, farther level, margin, output slot) and windows."""
     kinds = [(0, 1, 0), (1, 2, 1)] + ([(0, 2, 1)] if sum_skip_level else [])
-    return [(kc, kf, level_margin(kc, kf, margins), slot) for kc, kf, slot in kinds]
+    windows = None
+    if thresholds is not None:
+        if len(thresholds) != 2:
+            raise SentimentMetricError(
+                f"thresholds must be one (low, high) pair per sub-loss, got {thresholds!r}"
+            )
+        ws = []
+        for i, (low, high) in enumerate(thresholds):
+            lo = -math.inf if low is None else float(low)
+            hi = math.inf if high is None else float(high)
+            if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+                raise SentimentMetricError(
+                    f"thresholds[{i}] must have low < high, got ({low!r}, {high!r})"
+                )
+            ws.append((max(lo, 0.0), max(hi, 0.0), lo < 0.0 < hi))
+        windows = (ws[0], ws[1])
+    return ConstraintSpec(
+        closer=tuple(k[0] for k in kinds),
+        farther=tuple(k[1] for k in kinds),
+        alpha=tuple(level_margin(k[0], k[1], margins) for k in kinds),
+        slot=tuple(k[2] for k in kinds),
+        windows=windows,
+    )
 
 
 def _check_common(
@@ -347,7 +461,7 @@ def _check_common(
     dist = check_shape(dist, ("B", "R"), "dist")
     if not dist.is_floating_point():
         raise SentimentMetricError(f"dist must be a floating-point tensor, got {dist.dtype}")
-    level = check_shape(level, ("C", "C"), "level")
+    level = check_level(level)
     c = level.shape[0]
     labels = check_labels(labels, c, length=dist.shape[0], length_name="dist", validate=validate)
     if ref_labels is None:
@@ -381,6 +495,7 @@ def constraint_sums(
     skip_level: SkipLevel = "ignore",
     validate: bool = True,
     offset: Tensor | None = None,
+    thresholds: Thresholds | None = None,
 ) -> ConstraintSums:
     """Exact sums and counts of the hinge over **every** ranked triplet, in ``O(B·R)`` memory.
 
@@ -391,9 +506,10 @@ def constraint_sums(
         S_2 = \\sum_{a}\\sum_{c:\\,l(a,c)=1}\\sum_{f:\\,l(a,f)=2} [q(a,c) - q(a,f) + \\alpha_2]_+
 
     with ``q`` from :func:`weighted_distances`; with ``skip_level="sum_margins"``, ``S_2`` also
-    holds every ``(level 0, level 2)`` triplet with margin ``α1 + α2``. Float16/bfloat16 are
-    computed in float32 (the sums come back in float32). The gradient is exact and written by
-    hand (first derivatives only: no double backward).
+    holds every ``(level 0, level 2)`` triplet with margin ``α1 + α2``. Each hinge is
+    evaluated as ``(q(a,c) + α) - q(a,f)`` in float64 (the sums come back in float64), the
+    expression of the explicit triplets. The gradient is exact and written by hand (first
+    derivatives only: no double backward).
 
     Args:
         dist: ``(B, R)`` distances (similarities if ``inverted``).
@@ -403,12 +519,18 @@ def constraint_sums(
         inverted: ``dist`` is a similarity.
         self_index: see :func:`pair_levels`.
         skip_level: ``"ignore"`` or ``"sum_margins"``.
-        validate: check the label range (reads values).
+        validate: check the label range and that ``dist`` is finite (reads values).
         offset: ``(C, C)`` offset subtracted from ``q`` (wheel margins), see
             :func:`weighted_distances`.
+        thresholds: per sub-loss ``(low, high)`` (``None``: unbounded): keep only the hinge
+            values ``low < v < high``, as PML's ``ThresholdReducer``; ``None``: all.
 
     Returns:
         :class:`ConstraintSums`.
+
+    Raises:
+        SentimentMetricError: a bad shape, dtype, label, margin or option; with
+            ``validate``, a NaN or Inf in ``dist``.
 
     Example:
         >>> import torch
@@ -422,13 +544,20 @@ def constraint_sums(
     dist, labels, ref_labels = _check_common(dist, labels, level, ref_labels, validate)
     a1, a2 = check_margins(margins)
     check_choice(skip_level, SKIP_LEVEL_OPTIONS, "skip_level")
-    if offset is not None:
-        check_shape(offset, tuple(level.shape), "offset")
-    lev = pair_levels(labels, level, ref_labels, self_index)
-    q = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted, offset=offset)
+    spec = _spec((a1, a2), skip_level == "sum_margins", thresholds)
+    for name, table in (("theta", theta), ("offset", offset)):
+        if table is not None:
+            check_shape(table, tuple(level.shape), name)
+            if validate:
+                check_finite(table, name)
+    if validate:
+        check_finite(dist, "dist")
+    lev = pair_levels(labels, level, ref_labels, self_index, validate=False)
+    q = weighted_distances(
+        dist, labels, ref_labels, theta, inverted=inverted, offset=offset, validate=False
+    )
     q = q.to(_compute_dtype(q.dtype))
-    cons = _constraints((a1, a2), skip_level == "sum_margins")
-    sums, nonzero, count = ExhaustiveConstraint.apply(q, lev, cons)
+    sums, nonzero, count = ExhaustiveConstraint.apply(q, lev, spec)
     return ConstraintSums(sums[0], count[0], nonzero[0], sums[1], count[1], nonzero[1])
 
 
@@ -488,4 +617,4 @@ def sentiment_constraint_loss(
         offset=offset,
     )
     rel, neg = sums.reduce(reduction)
-    return rel + neg
+    return (rel + neg).to(_compute_dtype(dist.dtype))

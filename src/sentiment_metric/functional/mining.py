@@ -60,7 +60,13 @@ from ..errors import SentimentMetricError
 from .constraint import level_margin, pair_levels, weighted_distances
 from .triplets import all_ranked_triplets
 
-__all__ = ["MINING_STRATEGIES", "MinedTriplets", "MiningStrategy", "mine_ranked_triplets"]
+__all__ = [
+    "MINING_STRATEGIES",
+    "MinedTriplets",
+    "MiningStrategy",
+    "mine_ranked_triplets",
+    "ranked_triplet_means",
+]
 
 MiningStrategy = Literal["semihard", "hard", "random", "all"]
 """The mining strategies: ``"semihard"``, ``"hard"``, ``"random"`` and ``"all"``."""
@@ -401,17 +407,76 @@ def mine_ranked_triplets(
     per_pair = check_positive_int(per_pair, "per_pair")
     dist, labels, ref_labels = _check_mining_input(dist, labels, ref_labels, level, theta, validate)
     if strategy == "all":
-        t = all_ranked_triplets(labels, level, ref_labels=ref_labels, self_index=self_index)
+        t = all_ranked_triplets(
+            labels, level, ref_labels=ref_labels, self_index=self_index, validate=False
+        )
         num_rel = int((t.closer_level == 0).sum())
         return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
     if offset is not None:
         check_shape(offset, tuple(level.shape), "offset")
     with torch.no_grad():
-        lv = pair_levels(labels, level, ref_labels, self_index)
+        lv = pair_levels(labels, level, ref_labels, self_index, validate=False)
         q = weighted_distances(
             dist.detach().to(torch.float64), labels, ref_labels, theta, inverted=inverted,
-            offset=offset,
+            offset=offset, validate=False,
         )  # fmt: skip
         if q.data_ptr() == dist.data_ptr():  # no weighting at all: never write into dist
             q = q.clone()
         return _mine_in_levels(q, lv, alphas, strategy, per_pair, generator)
+
+
+def ranked_triplet_means(
+    dist: Tensor,
+    labels: Tensor,
+    ref_labels: Tensor | None = None,
+    *,
+    level: Tensor,
+    theta: Tensor | None = None,
+    inverted: bool = False,
+    self_index: Tensor | None = None,
+    offset: Tensor | None = None,
+) -> tuple[float, float, float]:
+    r"""PML's ``TripletMarginMiner`` statistics, over every ranked triplet of the batch.
+
+    PML averages over every candidate triplet (before the miner keeps some); here the
+    candidates are the ranked triplets ``(a, c, f)`` (``level(a,f) = level(a,c) + 1``), and
+
+    .. math::
+
+                ext{pos\_pair\_dist} = \overline{D(a, c)}, \quad
+                ext{neg\_pair\_dist} = \overline{D(a, f)}, \quad
+                ext{avg\_triplet\_margin} = \overline{q(a, f) - q(a, c)}
+
+    with ``D`` the distance matrix as given (a similarity when ``inverted``, as PML reports
+    it) and ``q`` the weighted dissimilarity the constraints compare
+    (:func:`~sentiment_metric.functional.weighted_distances`): with ``θ = 1`` and no offset,
+    PML's ``an - ap`` (``ap - an`` for a similarity). Exact, in ``O(B·R)``: each pair is
+    weighted by the number of triplets it is in. ``nan`` when there is no ranked triplet.
+
+    Example:
+        >>> import torch
+        >>> level = torch.tensor([[0, 1], [1, 0]])
+        >>> d = torch.tensor([[0.0, 1.0, 3.0], [1.0, 0.0, 2.0], [3.0, 2.0, 0.0]])
+        >>> ranked_triplet_means(d, torch.tensor([0, 0, 1]), level=level)
+        (1.0, 2.5, 1.5)
+    """
+    dist, labels, ref_labels = _check_mining_input(dist, labels, ref_labels, level, theta, True)
+    with torch.no_grad():
+        lv = pair_levels(labels, level, ref_labels, self_index, validate=False)
+        d = dist.detach().to(torch.float64)
+        q = weighted_distances(
+            d, labels, ref_labels, theta, inverted=inverted, offset=offset, validate=False
+        )
+        onehot = (lv.unsqueeze(0) == torch.arange(3, device=lv.device).view(3, 1, 1)).double()
+        n = onehot.sum(dim=2, keepdim=True)  # (3, B, 1) samples per level
+        closer = onehot[:2] * n[1:]  # each (a, c) pair is in n_{L+1}(a) triplets
+        farther = onehot[1:] * n[:2]  # each (a, f) pair in n_L(a) triplets
+        total = (n[:2] * n[1:]).sum()
+        vals = (
+            torch.stack(
+                [(closer * d).sum(), (farther * d).sum(), (farther * q).sum() - (closer * q).sum()]
+            )
+            / total
+        )
+        pos, neg, margin = vals.tolist()
+    return pos, neg, margin

@@ -9,23 +9,65 @@ the hinge of each.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .._checks import check_tensor
+from .._checks import check_labels, check_shape
 from ..errors import SentimentMetricError
-from .constraint import pair_levels, weighted_distances
+from ._exhaustive import engine_dtype
+from .constraint import check_level, check_tables, pair_levels, weighted_distances
 
 __all__ = [
     "RankedTriplets",
     "all_ranked_triplets",
+    "check_indices",
     "rank_triplets",
     "triplet_constraint_losses",
 ]
 
 _ENUM_ELEMENTS = 1 << 24  # (anchor, ref, ref) mask entries per chunk when enumerating triplets
+
+
+def check_indices(
+    indices: Sequence[Tensor], sizes: Sequence[int], names: Sequence[str], validate: bool = True
+) -> list[Tensor]:
+    """1-D integer index tensors of one length, each in ``[0, size)``; returned as int64.
+
+    Negative indices are refused, never wrapped around (a miner's ``-1`` padding is not a
+    sample); with ``validate=False`` only shapes and dtypes are checked (no values read).
+
+    Example:
+        >>> check_indices([torch.tensor([0, 2])], [3], ["anchors"])[0].tolist()
+        [0, 2]
+    """
+    out: list[Tensor] = []
+    for idx, name in zip(indices, names):
+        idx = check_shape(idx, ("T",), name)
+        if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+            raise SentimentMetricError(
+                f"{name} must be a 1-D integer index tensor, got dtype {idx.dtype}"
+            )
+        if out and idx.shape[0] != out[0].shape[0]:
+            raise SentimentMetricError(
+                f"{name} has {idx.shape[0]} entries but {names[0]} has {out[0].shape[0]}; "
+                "the index tensors must have one length"
+            )
+        out.append(idx.long())
+    if validate and out and out[0].numel() > 0:
+        ends = torch.stack([e for x in out for e in torch.aminmax(x)]).tolist()
+        for i, (name, size) in enumerate(zip(names, sizes)):
+            lo, hi = ends[2 * i], ends[2 * i + 1]
+            if lo < 0:
+                raise SentimentMetricError(
+                    f"{name} holds the negative index {lo}: indices must be in [0, {size}) "
+                    "(negative indices are not wrapped around; a -1 padding is not a sample)"
+                )
+            if hi >= size:
+                raise SentimentMetricError(f"{name} holds the index {hi}, out of range [0, {size})")
+    return out
 
 
 class RankedTriplets(NamedTuple):
@@ -51,6 +93,8 @@ def rank_triplets(
     x: Tensor,
     y: Tensor,
     ref_labels: Tensor | None = None,
+    *,
+    validate: bool = True,
 ) -> RankedTriplets:
     """Read PML 3-tuples ``(a, x, y)`` as ``(anchor, closer, farther)`` by label levels.
 
@@ -64,9 +108,14 @@ def rank_triplets(
         level: ``(C, C)`` level matrix.
         anchors, x, y: ``(T,)`` indices; ``x`` and ``y`` index the reference set.
         ref_labels: ``(R,)`` class indices of the reference set; ``None``: ``labels``.
+        validate: check label and index ranges (reads values).
 
     Returns:
         :class:`RankedTriplets`.
+
+    Raises:
+        SentimentMetricError: a bad shape or dtype, or (``validate``) a label or index out of
+            range (negative indices included: they are never wrapped around).
 
     Example:
         >>> import torch
@@ -76,8 +125,19 @@ def rank_triplets(
         >>> t.closer.tolist(), t.farther.tolist(), t.swapped.tolist()
         ([1], [2], [True])
     """
+    level = check_level(level)
+    c = level.shape[0]
+    labels = check_labels(labels, c, validate=validate)
     if ref_labels is None:
         ref_labels = labels
+    else:
+        ref_labels = check_labels(ref_labels, c, name="ref_labels", validate=validate)
+    anchors, x, y = check_indices(
+        [anchors, x, y],
+        [labels.shape[0], ref_labels.shape[0], ref_labels.shape[0]],
+        ["anchors", "x", "y"],
+        validate,
+    )
     lvl = level.to(device=labels.device, dtype=torch.long)
     # both levels in one gather from the flat (C, C) matrix
     ya = labels[anchors] * lvl.shape[1]
@@ -98,6 +158,7 @@ def all_ranked_triplets(
     self_index: Tensor | None = None,
     include_skip_level: bool = False,
     max_triplets: int | None = None,
+    validate: bool = True,
 ) -> RankedTriplets:
     """Every ranked triplet, enumerated explicitly in chunks of anchors.
 
@@ -114,6 +175,7 @@ def all_ranked_triplets(
         include_skip_level: also give the ``(0, 2)`` triplets.
         max_triplets: raise :class:`SentimentMetricError` (before allocating) when there are
             more triplets than this.
+        validate: check the label range (reads values).
 
     Returns:
         :class:`RankedTriplets` (``swapped`` all ``False``).
@@ -125,8 +187,7 @@ def all_ranked_triplets(
         >>> len(t.anchor), t.closer_level.tolist().count(0)
         (6, 2)
     """
-    labels = check_tensor(labels, "labels")
-    lev = pair_levels(labels, level, ref_labels, self_index)
+    lev = pair_levels(labels, level, ref_labels, self_index, validate=validate)
     kinds = [(0, 1), (1, 2)] + ([(0, 2)] if include_skip_level else [])
     cnt = {k: (lev == k).sum(dim=1).to(torch.float64) for k in (0, 1, 2)}
     total = int(sum(float((cnt[kc] * cnt[kf]).sum()) for kc, kf in kinds))
@@ -149,7 +210,7 @@ def all_ranked_triplets(
             out[2].append(f)
             out[3].append(torch.full_like(a, kc))
             out[4].append(torch.full_like(a, kf))
-    dev = labels.device
+    dev = lev.device
     cat = [torch.cat(x) if x else torch.zeros(0, dtype=torch.long, device=dev) for x in out]
     return RankedTriplets(
         cat[0], cat[1], cat[2], cat[3], cat[4], torch.zeros_like(cat[0], dtype=torch.bool)
@@ -168,64 +229,88 @@ def triplet_constraint_losses(
     theta: Tensor | None = None,
     inverted: bool = False,
     offset: Tensor | None = None,
+    validate: bool = True,
 ) -> Tensor:
     """Per-triplet hinge losses for explicit ``(anchor, closer, farther)`` indices.
 
     .. math::
 
-        \\ell_t = [\\,q(a_t, c_t) - q(a_t, f_t) + \\alpha_t\\,]_+
+        \\ell_t = [\\,(q(a_t, c_t) + \\alpha_t) - q(a_t, f_t)\\,]_+
 
     with ``q`` of :func:`~sentiment_metric.functional.weighted_distances` (``θ·D`` for a
-    distance, ``θ·(1 - S)`` for a similarity, minus the wheel-margin ``offset``): with ``θ = 1``
-    and no offset, PML's ``relu(margin(D(a,c), D(a,f)) + α)``.
+    distance, ``θ·(1 - S)`` for a similarity, minus the wheel-margin ``offset``), evaluated in
+    float64 and returned in the dtype of ``dist``: the expression the exhaustive sums
+    evaluate (:func:`~sentiment_metric.functional.constraint_sums`), so both count the same
+    non-zero terms. With ``θ = 1`` and no offset, PML's ``relu(margin(D(a,c), D(a,f)) + α)``
+    up to the last bit.
 
     Args:
         dist: ``(B, R)`` distances (similarities if ``inverted``).
         labels: ``(B,)``; ``ref_labels``: ``(R,)`` or ``None`` for ``labels``.
-        anchors, closers, farthers: ``(T,)`` long indices (anchors into rows, the others
-            into columns of ``dist``).
+        anchors, closers, farthers: ``(T,)`` integer indices (anchors into rows, the others
+            into columns of ``dist``), never negative.
         margins: one margin for all or a ``(T,)`` tensor of per-triplet margins.
         theta: ``(C, C)`` weights or ``None``.
         inverted: ``dist`` is a similarity.
         offset: ``(C, C)`` offset (wheel margins) or ``None``.
+        validate: check index and label ranges (reads values).
 
     Returns:
         ``(T,)`` losses in the dtype of ``dist``.
+
+    Raises:
+        SentimentMetricError: bad shapes or dtypes, or (``validate``) an index out of range.
 
     Example:
         >>> import torch
         >>> d = torch.tensor([[0.0, 0.5, 0.4]])
         >>> triplet_constraint_losses(d, torch.tensor([0]), torch.tensor([0]), torch.tensor([1]),
         ...     torch.tensor([2]), 0.2, ref_labels=torch.tensor([0, 0, 1])).tolist()
-        [0.30000001192092896]
+        [0.29999998211860657]
     """
-    if ref_labels is None:
-        ref_labels = labels
-    if isinstance(margins, Tensor):
-        margins = margins.to(device=dist.device, dtype=dist.dtype)
+    dist = check_shape(dist, ("B", "R"), "dist")
+    if not dist.is_floating_point():
+        raise SentimentMetricError(f"dist must be a floating-point tensor, got {dist.dtype}")
     b, r = dist.shape
+    anchors, closers, farthers = check_indices(
+        [anchors, closers, farthers], [b, r, r], ["anchors", "closers", "farthers"], validate
+    )
     n = anchors.shape[0]
-    in_range = n > 0
-    if in_range:
-        ends = torch.stack([e for x in (anchors, closers, farthers) for e in torch.aminmax(x)])
-        lo_a, hi_a, lo_c, hi_c, lo_f, hi_f = ends.tolist()
-        in_range = min(lo_a, lo_c, lo_f) >= 0 and hi_a < b and max(hi_c, hi_f) < r
+    check_tables(theta, offset)
+    if isinstance(margins, Tensor) and tuple(margins.shape) not in ((), (n,)):
+        raise SentimentMetricError(
+            f"margins must be a number or a ({n},) tensor, got shape {tuple(margins.shape)}"
+        )
     weighted = theta is not None or offset is not None
-    if in_range and weighted and b * r <= 4 * n:
-        # dense path: weigh the (B, R) matrix once, then gather both columns from its flat
-        # view (the same values as the sparse path; one gather, one backward add)
-        dist = weighted_distances(dist, labels, ref_labels, theta, inverted=inverted, offset=offset)
+    if weighted and b * r <= 4 * n:
+        # dense path: weigh the (B, R) matrix once, then gather both columns (the same values
+        # as the sparse path; one gather, one backward add)
+        dist = weighted_distances(
+            dist, labels, ref_labels, theta, inverted=inverted, offset=offset,
+            validate=validate,
+        )  # fmt: skip
         theta = offset = None
         inverted = False
-    if in_range:
-        base = anchors * r
-        cols = torch.cat([base + closers, base + farthers])
-        qc, qf = dist.reshape(-1).index_select(0, cols).split(n)
-    else:  # empty, or indices to wrap (negative) or to reject (too large): as indexing does
-        qc, qf = dist[anchors, closers], dist[anchors, farthers]
+    base = anchors * r
+    cols = torch.cat([base + closers, base + farthers])
+    qc, qf = dist.reshape(-1).index_select(0, cols).view(2, n).unbind(0)
     if inverted:
         qc, qf = 1.0 - qc, 1.0 - qf
     if theta is not None or offset is not None:
+        c = check_tables(theta, offset)
+        labels = check_labels(labels, c, length=b, length_name="dist", validate=validate)
+        ref_labels = (
+            labels
+            if ref_labels is None
+            else check_labels(
+                ref_labels,
+                c,
+                length=r,
+                name="ref_labels",
+                length_name="dist's columns",
+                validate=validate,
+            )
+        )
         ya, yc, yf = labels[anchors], ref_labels[closers], ref_labels[farthers]
         if theta is not None:
             theta = theta.to(device=dist.device, dtype=dist.dtype)
@@ -233,4 +318,6 @@ def triplet_constraint_losses(
         if offset is not None:
             offset = offset.to(device=dist.device, dtype=dist.dtype)
             qc, qf = qc - offset[ya, yc], qf - offset[ya, yf]
-    return torch.relu(qc - qf + margins)
+    ct = engine_dtype(dist.dtype)
+    alpha = margins.to(device=dist.device, dtype=ct) if isinstance(margins, Tensor) else margins
+    return torch.relu((qc.to(ct) + alpha) - qf.to(ct)).to(dist.dtype)
