@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -214,22 +214,47 @@ def retrieve_images(
     }
     write_json(out_dir / "retrieval.json", doc, indent=2)
     (out_dir / "retrieval.md").write_text(table)
-    q_ds = _Files(q_files, transform, strict=strict)
+    grid = _Grid(_Files(q_files, transform, strict=strict), g_ds, g_index, g_lab_model)
+    _plot_grid(grid, q_files, pred, dist, idx, class_names, bool(g_classes), out_dir)
+    doc["table"] = table
+    return doc
+
+
+class _Grid(NamedTuple):
+    """What the retrieval figure reads: the query images, the gallery and its labels."""
+
+    queries: Any
+    gallery: Any
+    gallery_index: list[int]
+    gallery_labels: list[int]
+
+
+def _plot_grid(
+    grid: _Grid,
+    q_files: list[Path],
+    pred: list[int],
+    dist: torch.Tensor,
+    idx: torch.Tensor,
+    class_names: list[str],
+    emotion_gallery: bool,
+    out_dir: Path,
+) -> None:
+    """``retrieval.png``: each query and its top ``k``, framed by level when the gallery's
+    emotions are known."""
+    rows = range(len(q_files))
     plot_retrieval(
-        [q_ds[i][0] for i in range(len(q_ds))],
+        [grid.queries[i][0] for i in rows],
         [-1] * len(q_files),
-        [[g_ds[g_index[int(gi)]][0] for gi in idx[qi]] for qi in range(len(q_files))],
-        [[g_lab_model[int(gi)] for gi in idx[qi]] for qi in range(len(q_files))],
+        [[grid.gallery[grid.gallery_index[int(gi)]][0] for gi in idx[qi]] for qi in rows],
+        [[grid.gallery_labels[int(gi)] for gi in idx[qi]] for qi in rows],
         dist.tolist(),
         class_names,
         out_dir / "retrieval.png",
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         query_titles=[f"{qf.name}\n(pred. {class_names[pred[i]]})" for i, qf in enumerate(q_files)],
-        level=MIKELS_WHEEL.relations(class_names).level if g_classes else None,
+        level=MIKELS_WHEEL.relations(class_names).level if emotion_gallery else None,
     )
-    doc["table"] = table
-    return doc
 
 
 def _results(

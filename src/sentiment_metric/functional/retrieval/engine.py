@@ -130,16 +130,11 @@ def per_query_retrieval_metrics(
 ) -> dict[str, torch.Tensor]:
     """Per-query retrieval measures in one chunked pass over the queries.
 
-    Each chunk is ranked only as deep as the asked measures need (``k``, ``wheel_k``; ``R_q`` for
-    R-precision, first tier and MAP@R; ``2 R_q`` for the second tier; ``K(q)`` for ANMRR):
-    memory stays at ``O(chunk · N)``, never ``O(M · N)``. The measures are the entries of
-    :data:`~sentiment_metric.functional.retrieval.MEASURES` (each names the function with its
-    formula) and ``precision_at_<n>`` (:func:`precision_at_k`); ``anmrr`` is per query the
-    NMRR of :func:`nmrr` (the mean is ANMRR), ``GTM`` the largest ``R_q`` over the queries.
-    The positions the fixed-depth measures read (``precision_at_<n>``, ``wheel_k``, an int
-    ``k``) are ranked as a float64 brute force would, ties by index
-    (:mod:`~sentiment_metric.functional.retrieval.scoring`); the chunks do not depend on the
-    measures asked, so no value changes with ``metrics``.
+    Each chunk is ranked only as deep as the asked measures need, in ``O(chunk · N)`` memory.
+    The measures are the entries of :data:`~sentiment_metric.functional.retrieval.MEASURES`
+    and ``precision_at_<n>``; ``anmrr`` is per query the NMRR of :func:`nmrr`. The positions
+    the fixed-depth measures read are ranked as a float64 brute force would, ties by index
+    (:mod:`~sentiment_metric.functional.retrieval.scoring`); no value depends on ``metrics``.
 
     .. math::
 
@@ -148,8 +143,7 @@ def per_query_retrieval_metrics(
     Args:
         query: ``(M, D)`` query embeddings.
         query_labels: ``(M,)`` integer labels.
-        reference: ``(N, D)`` reference embeddings; ``None``: the queries themselves (and
-            ``ref_includes_query`` is set).
+        reference: ``(N, D)``; ``None``: the queries (``ref_includes_query`` set).
         reference_labels: ``(N,)`` integer labels.
         relations: the :class:`~sentiment_metric.LabelRelations`; needed by the wheel
             measures (polarity, nDCG, wheel distance).
