@@ -1,8 +1,10 @@
 """The sentiment constraints as a PML loss: :class:`SentimentConstraintLoss`.
 
-The maths lives in :mod:`sentiment_metric.functional.constraint`; the classes here hold the
-configuration (relations, margins, weighting) and speak pytorch-metric-learning's protocol
-(distances, reducers, ``indices_tuple``, ``ref_emb``/``ref_labels``, embedding regularizers).
+The maths lives in :mod:`sentiment_metric.functional.constraint` and
+:mod:`sentiment_metric.functional.constraint_sums`; the classes here hold the configuration
+(relations, margins, weighting) and speak pytorch-metric-learning's protocol (distances,
+reducers, ``indices_tuple``, ``ref_emb``/``ref_labels``, embedding regularizers), whose
+keywords, tuples and reducers are read in ``sentiment_metric._pml``.
 :class:`SentimentConstraints` is the configuration the loss and the miner share. The
 multi-task loss is in :mod:`sentiment_metric.multitask`, cross-batch memory in
 :mod:`sentiment_metric.memory`.
@@ -15,20 +17,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
-from pytorch_metric_learning.distances import BaseDistance
 from pytorch_metric_learning.losses import BaseMetricLossFunction
-from pytorch_metric_learning.reducers import (
-    AvgNonZeroReducer,
-    BaseReducer,
-    DivisorReducer,
-    DoNothingReducer,
-    MeanReducer,
-    MultipleReducers,
-    PerAnchorReducer,
-    SumReducer,
-    ThresholdReducer,
-)
-from pytorch_metric_learning.regularizers import BaseRegularizer
+from pytorch_metric_learning.reducers import AvgNonZeroReducer, BaseReducer
 from pytorch_metric_learning.utils import common_functions as c_f
 from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor
@@ -39,24 +29,21 @@ from ._checks import (
     check_metric_inputs,
     check_nonnegative_float,
     check_shape,
-    check_tensor,
 )
+from ._pml import check_indices_tuple, check_pml_kwargs, exact_reductions, sub_loss_reducers
 from .distance import SquaredEuclideanDistance
 from .errors import SentimentMetricError
 from .functional.constraint import (
     SKIP_LEVEL_OPTIONS,
     WEIGHTINGS,
-    Reduction,
     SkipLevel,
-    Thresholds,
-    constraint_sums,
     level_margin,
     theta_matrix,
 )
+from .functional.constraint_sums import constraint_sums
 from .functional.triplets import (
     RankedTriplets,
     all_ranked_triplets,
-    check_indices,
     rank_triplets,
     triplet_constraint_losses,
 )
@@ -64,85 +51,7 @@ from .wheel import EmotionWheel, LabelRelations, resolve_relations
 
 __all__ = ["SentimentConstraintLoss", "SentimentConstraints"]
 
-_FAST_REDUCTIONS: dict[type, Reduction] = {
-    MeanReducer: "mean",
-    SumReducer: "sum",
-    AvgNonZeroReducer: "avg_nonzero",
-    DivisorReducer: "mean",  # our loss hands it the number of triplets as the divisor
-    ThresholdReducer: "avg_nonzero",  # the mean of the kept terms (thresholds=, _exhaustive)
-}
 _HALF = (torch.float16, torch.bfloat16)
-
-_EVERY_TRIPLET = (
-    "none: without indices_tuple the loss uses every ranked triplet, exactly; to sample "
-    "triplets, give it sm.SentimentSemiHardMiner's output"
-)
-_PML_KEYWORDS: dict[str, dict[str, str]] = {
-    "loss": {
-        "margin": "margins=(α1, α2): the relative and the negative margin (PML's one margin "
-        "m is margins=(m, m))",
-        "pos_margin": "margins=(α1, α2)",
-        "neg_margin": "margins=(α1, α2)",
-        "type_of_triplets": _EVERY_TRIPLET + " (strategy=...)",
-        "triplets_per_anchor": _EVERY_TRIPLET + " (per_pair=...)",
-        "swap": "none: the constraints compare each anchor's distances only",
-        "smooth_loss": "none: the sentiment constraints are hinges",
-        "epsilon": "none",
-    },
-    "miner": {
-        "margin": "margins=(α1, α2): the semi-hard band widths of relatives and negatives "
-        "(PML's one margin m is margins=(m, m))",
-        "pos_margin": "margins=(α1, α2)",
-        "neg_margin": "margins=(α1, α2)",
-        "type_of_triplets": "strategy= ('semihard', 'hard', 'random' or 'all'; PML's "
-        "'easy' has no equivalent)",
-        "triplets_per_anchor": "per_pair= (farther samples per (anchor, closer) pair)",
-        "pos_strategy": "strategy=",
-        "neg_strategy": "strategy=",
-        "epsilon": "none: the semi-hard band is margins=(α1, α2)",
-        "swap": "none",
-        "smooth_loss": "none",
-    },
-}
-_PML_BASE_KEYWORDS = {
-    "loss": ("distance", "reducer", "collect_stats", "embedding_regularizer",
-             "embedding_reg_weight"),
-    "miner": ("distance", "collect_stats"),
-}  # fmt: skip
-
-
-def check_pml_kwargs(owner: str, kind: str, kwargs: dict[str, Any]) -> None:
-    """Refuse keywords PML's base classes would not take, naming our equivalent.
-
-    ``kind`` is ``"loss"`` or ``"miner"``; PML's own keywords of its triplet loss and miners
-    (``margin=``, ``type_of_triplets=``, ``epsilon=``...) get a
-    :class:`SentimentMetricError` that names ours (``margins=``, ``strategy=``...) or says
-    there is none; ``distance``, ``reducer`` and ``embedding_regularizer`` must be PML
-    objects (not names such as ``"cosine"``).
-    """
-    for key, value in kwargs.items():
-        if key in _PML_KEYWORDS[kind]:
-            raise SentimentMetricError(
-                f"{owner} does not take PML's {key}={value!r}; the equivalent here: "
-                f"{_PML_KEYWORDS[kind][key]}"
-            )
-        if key not in _PML_BASE_KEYWORDS[kind]:
-            raise SentimentMetricError(
-                f"{owner} got an unexpected keyword argument {key!r}; besides its own it takes "
-                f"PML's {', '.join(_PML_BASE_KEYWORDS[kind])}"
-            )
-    for key, cls in (
-        ("distance", BaseDistance),
-        ("reducer", BaseReducer),
-        ("embedding_regularizer", BaseRegularizer),
-    ):
-        value = kwargs.get(key)
-        if value is not None and not isinstance(value, cls):
-            raise SentimentMetricError(
-                f"{key} must be a PML {cls.__name__} instance (e.g. "
-                f"{'CosineSimilarity()' if key == 'distance' else cls.__name__ + ' subclass'}), "
-                f"got {type(value).__name__} {value!r}"
-            )
 
 
 class SentimentConstraints:
@@ -260,46 +169,6 @@ class SentimentConstraints:
     def _weighting_repr(self) -> str:
         w = self.weighting
         return f"tensor{tuple(w.shape)}" if isinstance(w, Tensor) else repr(w)
-
-
-def _check_indices_tuple(
-    indices_tuple: Any, b: int, r: int, validate: bool, name: str = "indices_tuple"
-) -> tuple[Tensor, ...]:
-    """PML's 3-tuple (indices into the batch, the reference set, the reference set) or 4-tuple
-    of pairs, as int64; with ``validate`` every index in range (negative ones refused)."""
-    if not isinstance(indices_tuple, (tuple, list)) or len(indices_tuple) not in (3, 4):
-        got = (
-            f"a {type(indices_tuple).__name__} of length {len(indices_tuple)}"
-            if isinstance(indices_tuple, (tuple, list))
-            else type(indices_tuple).__name__
-        )
-        raise SentimentMetricError(
-            f"{name} must be PML's 3-tuple (anchor, closer, farther) of index tensors or a "
-            f"4-tuple of pairs (a1, p, a2, n), got {got}"
-        )
-    for i, t in enumerate(indices_tuple):
-        t = check_tensor(t, f"{name}[{i}]")
-        if t.dim() != 1 or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-            raise SentimentMetricError(
-                f"{name}[{i}] must be a 1-D integer index tensor, got shape "
-                f"{tuple(t.shape)} and dtype {t.dtype}"
-            )
-    names = [f"{name}[{i}]" for i in range(len(indices_tuple))]
-    groups = [(0, 1, 2)] if len(indices_tuple) == 3 else [(0, 1), (2, 3)]
-    out: list[Tensor] = list(indices_tuple)
-    for g in groups:
-        lengths = [len(indices_tuple[i]) for i in g]
-        if len(set(lengths)) != 1:
-            raise SentimentMetricError(
-                f"{name} holds index tensors of mismatched lengths "
-                f"{[len(t) for t in indices_tuple]}"
-            )
-        sizes = [b if i == g[0] else r for i in g]  # anchors index the batch
-        checked = check_indices([indices_tuple[i] for i in g], sizes, [names[i] for i in g],
-                                validate)  # fmt: skip
-        for i, t in zip(g, checked):
-            out[i] = t
-    return tuple(out)
 
 
 class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
@@ -420,13 +289,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             ],
             is_stat=True,
         )
-        for name, reducer in self._sub_loss_reducers().items():
-            if isinstance(reducer, PerAnchorReducer):
-                raise SentimentMetricError(
-                    f"reducer for {name!r} is a PerAnchorReducer, which PML does not support "
-                    "for triplet losses; use MeanReducer, AvgNonZeroReducer or SumReducer "
-                    "(exact, fast) or any other triplet reducer"
-                )
+        sub_loss_reducers(self.reducer, self._sub_loss_names())  # PerAnchorReducer refused
 
     def _sub_loss_names(self) -> list[str]:
         return ["relative_loss", "negative_loss"]
@@ -436,16 +299,6 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
 
     def get_default_reducer(self) -> BaseReducer:
         return AvgNonZeroReducer()
-
-    def _sub_loss_reducers(self) -> dict[str, BaseReducer | None]:
-        """The reducer each sub-loss will meet (``None``: no reduction at all)."""
-        names = self._sub_loss_names()
-        red = self.reducer
-        if isinstance(red, DoNothingReducer):
-            return {n: None for n in names}
-        if isinstance(red, MultipleReducers):
-            return {n: red.reducers[n] if n in red.reducers else red.default_reducer for n in names}
-        return {n: red for n in names}
 
     def forward(
         self,
@@ -468,7 +321,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         if indices_tuple is not None:
             b = embeddings.shape[0]
             r = b if ref_emb is None else ref_emb.shape[0]
-            indices_tuple = _check_indices_tuple(indices_tuple, b, r, self.validate)
+            indices_tuple = check_indices_tuple(indices_tuple, b, r, self.validate)
         if self_index is not None:
             self_index = check_shape(self_index, (embeddings.shape[0],), "self_index")
         self.reset_stats()
@@ -523,20 +376,9 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         self_index: Tensor | None,
     ) -> dict[str, Any]:
         """Every ranked triplet: exact sums for the fast reducers, else enumerated."""
-        reducers = list(self._sub_loss_reducers().values())
-        rel_kind, neg_kind = (
-            _FAST_REDUCTIONS.get(type(r)) if r is not None else None for r in reducers
-        )
-        thresholds: Thresholds | None = None
-        if any(isinstance(r, ThresholdReducer) for r in reducers):
-            thresholds = cast(
-                Thresholds,
-                tuple(
-                    (r.low, r.high) if isinstance(r, ThresholdReducer) else (0.0, None)
-                    for r in reducers
-                ),
-            )
-        if rel_kind is None or neg_kind is None:
+        reducers = sub_loss_reducers(self.reducer, self._sub_loss_names())
+        kinds, thresholds = exact_reductions(list(reducers.values()))
+        if kinds is None:
             t = all_ranked_triplets(
                 labels,
                 level,
@@ -563,7 +405,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         )
         if self.collect_stats:
             self._set_stats(int(s.relative_count), int(s.negative_count), 0, 0, 0)
-        values = s.reduce((rel_kind, neg_kind))
+        values = s.reduce(kinds)
         return {
             name: {"losses": v, "indices": None, "reduction_type": "already_reduced"}
             for name, v in zip(self._sub_loss_names(), values)

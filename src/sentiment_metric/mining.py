@@ -14,7 +14,8 @@ from pytorch_metric_learning.miners import BaseMiner
 from torch import Tensor
 
 from ._checks import check_choice, check_positive_int
-from .constraint import SentimentConstraints, check_pml_kwargs
+from ._pml import check_pml_kwargs
+from .constraint import SentimentConstraints
 from .distance import SquaredEuclideanDistance
 from .errors import SentimentMetricError
 from .functional.mining import (

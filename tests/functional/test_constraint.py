@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sentiment_metric as sm
+import sentiment_metric.functional.constraint as fc
 from sentiment_metric.functional import (
     all_ranked_triplets,
     constraint_sums,
@@ -363,3 +364,62 @@ def test_huge_margins_give_a_finite_loss() -> None:
     x, y = _batch(10, 31)
     loss = sentiment_constraint_loss(_dist(x.float()), y, LEVEL, margins=(1e38, 1e38))
     assert torch.isfinite(loss)
+
+
+# ------------------------------------------------- weighted_distances: checks only with validate
+
+
+def _wd_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = _batch(16, 3)
+    return _dist(x).float(), y
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_weighted_distances_refuses_non_finite_unless_told_not_to(bad: str) -> None:
+    d, y = _wd_inputs()
+    d[2, 5] = float(bad)
+    theta = REL.weights("inverse_wheel")
+    with pytest.raises(sm.SentimentMetricError, match="dist must be finite"):
+        weighted_distances(d, y, theta=theta)
+    out = weighted_distances(d, y, theta=theta, validate=False)  # the hot path reads nothing
+    assert not bool(torch.isfinite(out[2, 5]))
+    bad_theta = theta.clone()
+    bad_theta[0, 1] = float(bad)
+    with pytest.raises(sm.SentimentMetricError, match="theta must be finite"):
+        weighted_distances(_wd_inputs()[0], y, theta=bad_theta)
+
+
+def test_weighted_distances_meta_and_theta_of_the_wrong_size_are_named() -> None:
+    d, y = _wd_inputs()
+    with pytest.raises(sm.SentimentMetricError, match="dist is on the meta device"):
+        weighted_distances(torch.empty(16, 16, device="meta"), y, theta=REL.weights())
+    with pytest.raises(sm.SentimentMetricError, match=r"read from theta, of shape \(3, 3\)"):
+        weighted_distances(d, y, theta=torch.ones(3, 3))
+    with pytest.raises(sm.SentimentMetricError, match=r"ref_labels .*read from offset"):
+        weighted_distances(d, y % 3, y, offset=torch.ones(3, 3))
+    with pytest.raises(sm.SentimentMetricError, match="read from theta"):
+        triplet_constraint_losses(
+            d, y, y[:1] * 0, y[:1] * 0 + 1, y[:1] * 0 + 2, 0.1, theta=torch.ones(3, 3)
+        )
+
+
+def test_library_callers_never_validate_in_weighted_distances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loss and the miner check their inputs once: weighted_distances reads no value."""
+
+    def refuse(*args: object, **kw: object) -> None:
+        raise AssertionError("weighted_distances validated on the hot path")
+
+    monkeypatch.setattr(fc, "check_finite", refuse)
+    x, y = _batch(32, 4)
+    x = x.float()
+    loss = sm.SentimentConstraintLoss(relations=REL, wheel_margin=0.1)
+    miner = sm.SentimentSemiHardMiner(relations=REL, wheel_margin=0.1, collect_stats=True)
+    assert bool(torch.isfinite(loss(x, y, miner(x, y))))
+    assert bool(torch.isfinite(loss(x, y)))
+    t = all_ranked_triplets(y, LEVEL)
+    d = _dist(x)
+    triplet_constraint_losses(d, y, t.anchor, t.closer, t.farther, 0.1, theta=REL.weights())
+    with pytest.raises(AssertionError, match="hot path"):  # the switch is what is patched
+        weighted_distances(d, y, theta=REL.weights())

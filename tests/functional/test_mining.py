@@ -206,6 +206,18 @@ def test_empty_and_half_precision_inputs() -> None:
         assert out.num_relative == 16 * 1 and out.num_negative == 16 * 6
 
 
+@pytest.mark.parametrize("strategy", MINING_STRATEGIES)
+@pytest.mark.parametrize("shape", [(0, 0), (3, 0)])
+def test_empty_batch_or_reference_set_gives_no_triplet(strategy: str, shape: tuple) -> None:
+    labels = torch.arange(shape[0])
+    ref = None if shape[0] == shape[1] else torch.zeros(0, dtype=torch.long)
+    dist = torch.zeros(shape)
+    out = mine_ranked_triplets(dist, labels, ref, level=LEVEL, strategy=strategy)  # type: ignore[arg-type]
+    assert out.num_relative == out.num_negative == out.num_empty_band == 0
+    for t in out.as_tuple():
+        assert t.shape == (0,) and t.dtype == torch.long
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -227,6 +239,8 @@ def test_empty_and_half_precision_inputs() -> None:
         ({"ref_labels": torch.zeros(4, dtype=torch.long), "dist": torch.zeros(4, 5)}, "5 rows"),
         ({"level": torch.zeros(3, 3)}, "integer"),
         ({"theta": torch.ones(3, 3)}, "theta"),
+        ({"offset": torch.ones(3, 3)}, "offset"),
+        ({"level": torch.ones(8, 8, dtype=torch.bool)}, "integer"),
     ],
 )
 def test_bad_input(kwargs: dict, match: str) -> None:

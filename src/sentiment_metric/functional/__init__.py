@@ -4,17 +4,10 @@ Each piece of maths of the library is written once here; the modules in
 :mod:`sentiment_metric` hold configuration and call these functions.
 """
 
-from .constraint import (
-    REDUCTIONS,
-    SKIP_LEVEL_OPTIONS,
-    ConstraintSums,
-    constraint_sums,
-    level_masks,
-    pair_levels,
-    sentiment_constraint_loss,
-    weighted_distances,
-)
+from .constraint import REDUCTIONS, SKIP_LEVEL_OPTIONS, weighted_distances
+from .constraint_sums import ConstraintSums, constraint_sums, sentiment_constraint_loss
 from .distance import exclude_self, squared_euclidean
+from .levels import level_masks, pair_levels
 from .mining import MINING_STRATEGIES, MinedTriplets, MiningStrategy, mine_ranked_triplets
 from .retrieval import (
     MEASURES,

@@ -48,16 +48,10 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from .._checks import (
-    check_choice,
-    check_finite,
-    check_labels,
-    check_margins,
-    check_positive_int,
-    check_shape,
-)
-from ..errors import SentimentMetricError
-from .constraint import level_margin, pair_levels, weighted_distances
+from .._checks import check_choice, check_finite, check_margins, check_positive_int, check_shape
+from ._inputs import check_dist, check_dist_labels, check_level
+from .constraint import level_margin, weighted_distances
+from .levels import pair_levels
 from .triplets import all_ranked_triplets
 
 __all__ = [
@@ -268,41 +262,32 @@ def _check_mining_input(
     ref_labels: Tensor | None,
     level: Tensor,
     theta: Tensor | None,
+    offset: Tensor | None,
     validate: bool,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Check ``dist``, the labels, ``level`` and ``theta``; labels come back on dist's device."""
-    dist = check_shape(dist, ("B", "R"), "dist")
-    if not dist.is_floating_point():
-        raise SentimentMetricError(f"dist must be a floating-point tensor, got dtype {dist.dtype}")
-    level = check_shape(level, ("C", "C"), "level")
-    if level.is_floating_point() or level.shape[0] != level.shape[1]:
-        raise SentimentMetricError(
-            f"level must be a square (C, C) integer matrix, got shape {tuple(level.shape)} "
-            f"and dtype {level.dtype}"
-        )
+    """Check ``dist``, the labels, ``level``, ``theta`` and ``offset``; labels come back on
+    dist's device."""
+    dist, level = check_dist(dist), check_level(level)
     num_classes = int(level.shape[0])
-    b, r = dist.shape
-    labels = check_labels(labels, num_classes, length=b, length_name="dist", validate=validate)
-    if ref_labels is None and b != r:
-        raise SentimentMetricError(
-            f"dist must be square (B, B) when ref_labels is None (the reference set is the "
-            f"batch), got shape {tuple(dist.shape)}"
-        )
-    if ref_labels is not None:
-        ref_labels = check_labels(
-            ref_labels,
-            num_classes,
-            length=r,
-            name="ref_labels",
-            length_name="dist's columns",
-            validate=validate,
-        )
-        ref_labels = ref_labels.to(dist.device)
-    if theta is not None:
-        check_shape(theta, (num_classes, num_classes), "theta")
+    labels, ref_labels = check_dist_labels(dist, labels, ref_labels, num_classes, validate=validate)
+    for name, table in (("theta", theta), ("offset", offset)):
+        if table is not None:
+            check_shape(table, (num_classes, num_classes), name)
     if validate:
         check_finite(dist, "dist")
+    ref_labels = None if ref_labels is None else ref_labels.to(dist.device)
     return dist, labels.to(dist.device), ref_labels
+
+
+def _every_triplet(
+    labels: Tensor, level: Tensor, ref_labels: Tensor | None, self_index: Tensor | None
+) -> MinedTriplets:
+    """The ``"all"`` strategy: every ranked triplet, exactly once."""
+    t = all_ranked_triplets(
+        labels, level, ref_labels=ref_labels, self_index=self_index, validate=False
+    )
+    num_rel = int((t.closer_level == 0).sum())
+    return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
 
 
 def _mine_in_levels(
@@ -352,16 +337,12 @@ def mine_ranked_triplets(
 ) -> MinedTriplets:
     r"""Mine ranked triplets ``(anchor, closer, farther)`` from a distance matrix.
 
-    On the weighted distance :math:`D^*(a, x) = \theta(y_a, y_x)\, D(a, x)` (for a similarity
-    ``S``, ``inverted=True``, :math:`\theta\,(1 - S)`), less the wheel ``offset`` (the ``q``
-    of :func:`~sentiment_metric.functional.weighted_distances`, which the loss compares), each
-    ``(anchor, closer)`` pair with ``level(a, c) = L`` (0 anchor–positive, 1 anchor–relative;
-    never a sample with itself, see ``self_index``) is combined with ``farther`` samples of level
-    ``L + 1`` picked by ``strategy`` (see the module's docstring): ``"semihard"`` (the band
-    ``D*(a,c) < D*(a,f) < D*(a,c) + α_{L+1}``, or the whole level when it is empty),
-    ``"hard"``, ``"random"`` or ``"all"``. A pair gets ``min(per_pair, pool size)`` triplets;
-    pairs whose anchor has no sample of level ``L + 1`` give none. Deterministic given
-    ``generator``: relative-level triplets first, pairs in row-major order.
+    On the loss's ``q`` (:func:`~sentiment_metric.functional.weighted_distances`), each
+    ``(anchor, closer)`` pair at level ``L`` (0 anchor–positive, 1 anchor–relative; never a
+    sample with itself) gets ``min(per_pair, pool size)`` ``farther`` samples of level
+    ``L + 1`` picked by ``strategy`` (``"semihard"``: in the band ``q(a,c) < q(a,f) <
+    q(a,c) + α_{L+1}``; see the module's docstring); none when its anchor has no sample of level
+    ``L + 1`` (an empty batch: none). Deterministic given ``generator``: relative level first.
 
     Args:
         dist: ``(B, R)`` distances (or similarities) between the batch and the reference set.
@@ -372,14 +353,11 @@ def mine_ranked_triplets(
         strategy: ``"semihard"``, ``"hard"``, ``"random"`` or ``"all"``.
         per_pair: farther samples per ``(anchor, closer)`` pair (not for ``"all"``).
         inverted: ``dist`` holds similarities (larger is closer).
-        self_index: ``(B,)`` column of each row's own sample (``-1``: none); ``None``:
-            ``arange(B)`` without ``ref_labels``, else none (PML's rule); see
+        self_index: ``(B,)`` column of each row's own sample (``-1``: none), as in
             :func:`~sentiment_metric.functional.pair_levels`.
-        generator: the :class:`torch.Generator` of the random draws (any device); ``None``:
-            torch's global generator.
+        generator: the :class:`torch.Generator` of the draws (any device); ``None``: torch's.
         validate: check label ranges and that ``dist`` is finite (reads values).
-        offset: ``(C, C)`` wheel-margin offset subtracted from ``D*`` (``β·dis``), as the loss
-            does; ``None``: none.
+        offset: ``(C, C)`` wheel-margin offset ``β·dis`` subtracted from ``q``; ``None``: none.
 
     Returns:
         :class:`MinedTriplets`; ``.as_tuple()`` is PML's 3-tuple.
@@ -390,7 +368,6 @@ def mine_ranked_triplets(
     Example:
         >>> import torch
         >>> import sentiment_metric as sm
-        >>> from sentiment_metric.functional import mine_ranked_triplets
         >>> rel = sm.LabelRelations.from_groups([0, 0, 1])  # classes 0, 1 relatives; 2 apart
         >>> labels = torch.tensor([0, 0, 1, 2])
         >>> g = torch.Generator().manual_seed(0)
@@ -405,15 +382,14 @@ def mine_ranked_triplets(
     strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")  # type: ignore[assignment]
     alphas = check_margins(margins)
     per_pair = check_positive_int(per_pair, "per_pair")
-    dist, labels, ref_labels = _check_mining_input(dist, labels, ref_labels, level, theta, validate)
+    dist, labels, ref_labels = _check_mining_input(
+        dist, labels, ref_labels, level, theta, offset, validate
+    )
     if strategy == "all":
-        t = all_ranked_triplets(
-            labels, level, ref_labels=ref_labels, self_index=self_index, validate=False
-        )
-        num_rel = int((t.closer_level == 0).sum())
-        return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
-    if offset is not None:
-        check_shape(offset, tuple(level.shape), "offset")
+        return _every_triplet(labels, level, ref_labels, self_index)
+    if dist.numel() == 0:  # an empty batch or reference set: no triplet (and nothing to sort)
+        none = torch.zeros(0, dtype=torch.long, device=dist.device)
+        return MinedTriplets(none, none, none, 0, 0, 0)
     with torch.no_grad():
         lv = pair_levels(labels, level, ref_labels, self_index, validate=False)
         q = weighted_distances(
@@ -460,7 +436,9 @@ def ranked_triplet_means(
         >>> ranked_triplet_means(d, torch.tensor([0, 0, 1]), level=level)
         (1.0, 2.5, 1.5)
     """
-    dist, labels, ref_labels = _check_mining_input(dist, labels, ref_labels, level, theta, True)
+    dist, labels, ref_labels = _check_mining_input(
+        dist, labels, ref_labels, level, theta, offset, True
+    )
     with torch.no_grad():
         lv = pair_levels(labels, level, ref_labels, self_index, validate=False)
         d = dist.detach().to(torch.float64)

@@ -18,7 +18,9 @@ from torch import Tensor
 from .._checks import check_labels, check_shape
 from ..errors import SentimentMetricError
 from ._exhaustive import engine_dtype
-from .constraint import check_level, check_tables, pair_levels, weighted_distances
+from ._inputs import check_dist, check_dist_labels, check_level, check_tables
+from .constraint import weighted_distances
+from .levels import pair_levels
 
 __all__ = [
     "RankedTriplets",
@@ -217,6 +219,37 @@ def all_ranked_triplets(
     )
 
 
+def _gather_pairs(
+    dist: Tensor,
+    labels: Tensor,
+    ref_labels: Tensor | None,
+    anchors: Tensor,
+    closers: Tensor,
+    farthers: Tensor,
+    theta: Tensor | None,
+    inverted: bool,
+    offset: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """``q(a, c)`` and ``q(a, f)`` of each triplet, gathered from ``dist`` then weighed."""
+    n, r = anchors.shape[0], dist.shape[1]
+    base = anchors * r
+    cols = torch.cat([base + closers, base + farthers])
+    qc, qf = dist.reshape(-1).index_select(0, cols).view(2, n).unbind(0)
+    if inverted:
+        qc, qf = 1.0 - qc, 1.0 - qf
+    if theta is None and offset is None:
+        return qc, qf
+    rl = labels if ref_labels is None else ref_labels
+    ya, yc, yf = labels[anchors], rl[closers], rl[farthers]
+    if theta is not None:
+        theta = theta.to(device=dist.device, dtype=dist.dtype)
+        qc, qf = theta[ya, yc] * qc, theta[ya, yf] * qf
+    if offset is not None:
+        offset = offset.to(device=dist.device, dtype=dist.dtype)
+        qc, qf = qc - offset[ya, yc], qf - offset[ya, yf]
+    return qc, qf
+
+
 def triplet_constraint_losses(
     dist: Tensor,
     labels: Tensor,
@@ -268,56 +301,30 @@ def triplet_constraint_losses(
         ...     torch.tensor([2]), 0.2, ref_labels=torch.tensor([0, 0, 1])).tolist()
         [0.29999998211860657]
     """
-    dist = check_shape(dist, ("B", "R"), "dist")
-    if not dist.is_floating_point():
-        raise SentimentMetricError(f"dist must be a floating-point tensor, got {dist.dtype}")
+    dist = check_dist(dist)
     b, r = dist.shape
     anchors, closers, farthers = check_indices(
         [anchors, closers, farthers], [b, r, r], ["anchors", "closers", "farthers"], validate
     )
     n = anchors.shape[0]
-    check_tables(theta, offset)
+    c = check_tables(theta, offset)
     if isinstance(margins, Tensor) and tuple(margins.shape) not in ((), (n,)):
         raise SentimentMetricError(
             f"margins must be a number or a ({n},) tensor, got shape {tuple(margins.shape)}"
         )
-    weighted = theta is not None or offset is not None
-    if weighted and b * r <= 4 * n:
-        # dense path: weigh the (B, R) matrix once, then gather both columns (the same values
-        # as the sparse path; one gather, one backward add)
-        dist = weighted_distances(
-            dist, labels, ref_labels, theta, inverted=inverted, offset=offset,
-            validate=validate,
-        )  # fmt: skip
-        theta = offset = None
-        inverted = False
-    base = anchors * r
-    cols = torch.cat([base + closers, base + farthers])
-    qc, qf = dist.reshape(-1).index_select(0, cols).view(2, n).unbind(0)
-    if inverted:
-        qc, qf = 1.0 - qc, 1.0 - qf
-    if theta is not None or offset is not None:
-        c = check_tables(theta, offset)
-        labels = check_labels(labels, c, length=b, length_name="dist", validate=validate)
-        ref_labels = (
-            labels
-            if ref_labels is None
-            else check_labels(
-                ref_labels,
-                c,
-                length=r,
-                name="ref_labels",
-                length_name="dist's columns",
-                validate=validate,
-            )
+    if theta is not None or offset is not None:  # the labels are only read to weigh
+        table = "theta" if theta is not None else "offset"
+        labels, ref_labels = check_dist_labels(
+            dist, labels, ref_labels, c, validate=validate, classes_from=table
         )
-        ya, yc, yf = labels[anchors], ref_labels[closers], ref_labels[farthers]
-        if theta is not None:
-            theta = theta.to(device=dist.device, dtype=dist.dtype)
-            qc, qf = theta[ya, yc] * qc, theta[ya, yf] * qf
-        if offset is not None:
-            offset = offset.to(device=dist.device, dtype=dist.dtype)
-            qc, qf = qc - offset[ya, yc], qf - offset[ya, yf]
+        if b * r <= 4 * n:  # dense: weigh (B, R) once, then gather (the sparse path's values)
+            dist = weighted_distances(
+                dist, labels, ref_labels, theta, inverted=inverted, offset=offset, validate=False
+            )
+            theta, offset, inverted = None, None, False
+    qc, qf = _gather_pairs(
+        dist, labels, ref_labels, anchors, closers, farthers, theta, inverted, offset
+    )
     ct = engine_dtype(dist.dtype)
     alpha = margins.to(device=dist.device, dtype=ct) if isinstance(margins, Tensor) else margins
     return torch.relu((qc.to(ct) + alpha) - qf.to(ct)).to(dist.dtype)
