@@ -930,19 +930,7 @@ def _all_rows() -> list[Row]:
 
 
 # -- rows whose fix lives in a module owned elsewhere (xfail strict; see the report) ----------
-OWNERS: dict[tuple[str, str], str] = {
-    ("mine_ranked_triplets", "empty-batch"): "src/sentiment_metric/functional/mining.py",
-    ("weighted_distances", "emb-nan"): "src/sentiment_metric/functional/constraint.py",
-    ("weighted_distances", "emb-inf"): "src/sentiment_metric/functional/constraint.py",
-    ("weighted_distances", "emb-meta"): "src/sentiment_metric/functional/constraint.py",
-    ("GramSentimentVector", "nan-features"): "src/sentiment_metric/sentiment_vector.py",
-    ("SentimentModel", "nan-images"): "src/sentiment_metric/models.py",
-    ("squared_euclidean", "dim-mismatch"): "src/sentiment_metric/functional/distance.py",
-    ("exclude_self", "index-out-of-range"): "src/sentiment_metric/functional/distance.py",
-    ("sentiment_vector", "nan-features"): "src/sentiment_metric/functional/sentiment_vector.py",
-    ("sentiment_vector_size", "negative"): "src/sentiment_metric/functional/sentiment_vector.py",
-    ("weighted_distances", "theta-wrong-shape"): "src/sentiment_metric/functional/constraint.py",
-}
+OWNERS: dict[tuple[str, str], str] = {}
 
 
 def _with_owner(row: Row) -> Row:

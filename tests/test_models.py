@@ -398,3 +398,40 @@ def test_backbone_table_and_small() -> None:
     assert isinstance(small_convnet(8), nn.Sequential)
     with pytest.raises(sm.SentimentMetricError, match="'small' has no pretrained weights"):
         sm.SentimentModel("small", weights="DEFAULT")
+
+
+@pytest.mark.parametrize("embedding", ["sentiment", "fc"])
+def test_non_finite_images_are_named(embedding):
+    torch.manual_seed(0)
+    m = sm.SentimentModel(
+        tiny_backbone(),
+        layers=["2", "4"],
+        reduced_channels=3,
+        embedding=embedding,
+        pooled_layer="4",
+    )
+    assert m.validate and "validate=True" in repr(m)
+    assert m.head is None or not m.head.validate  # the model checks its outputs once
+    x = torch.randn(2, 3, 32, 32)
+    x[1, 0, 3, 3] = float("nan")
+    with pytest.raises(sm.SentimentMetricError, match=r"images must be finite, got 1 NaN"):
+        m(x)
+    x[1, 0, 3, 3] = float("inf")
+    with pytest.raises(sm.SentimentMetricError, match=r"images .* 0 NaN and 1 Inf"):
+        m(x)
+    m.validate = False  # unchecked: no value is read, the NaN goes through
+    emb, _ = m(x)
+    assert not torch.isfinite(emb).all()
+
+
+def test_non_finite_parameters_with_finite_images():
+    torch.manual_seed(0)
+    m = sm.SentimentModel(tiny_backbone(), layers=["2", "4"], reduced_channels=3)
+    with torch.no_grad():
+        m.classifier.weight[0, 0] = float("nan")
+    with pytest.raises(sm.SentimentMetricError, match="images are finite but the model's"):
+        m(torch.randn(2, 3, 32, 32))
+    m2 = sm.SentimentModel(tiny_backbone(), layers=["2", "4"], reduced_channels=3, validate=False)
+    m2.load_state_dict(m.state_dict())
+    _, logits = m2(torch.randn(2, 3, 32, 32))
+    assert torch.isnan(logits[:, 0]).all()

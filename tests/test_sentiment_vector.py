@@ -213,8 +213,9 @@ def test_head_op_count_at_googlenet_taps():
     # issue 12: forward + backward of the head at three taps in at most 40 top-level ops
     # (was 79): per layer a conv, an activation and one Gram product each way; one gather each
     # way and a fused L2 normalisation for all layers.
+    # validate=False: the head's own ops; validate=True adds exactly one sum and one read.
     torch.manual_seed(0)
-    head = sm.GramSentimentVector([48, 83, 102], reduced_channels=16)
+    head = sm.GramSentimentVector([48, 83, 102], reduced_channels=16, validate=False)
     feats = [torch.randn(2, c, s, s, requires_grad=True) for c, s in [(48, 8), (83, 4), (102, 2)]]
     grad = torch.randn(2, head.out_features)
 
@@ -224,7 +225,10 @@ def test_head_op_count_at_googlenet_taps():
             f.grad = None
         head(feats).backward(grad)
 
-    assert _top_level_aten_ops(step) <= 40
+    unchecked = _top_level_aten_ops(step)
+    assert unchecked <= 40
+    head.validate = True
+    assert _top_level_aten_ops(step) == unchecked + 2
 
 
 def test_head_compiles_fullgraph_with_dynamic_batch(feats):
@@ -278,3 +282,30 @@ def test_head_cuda_graph_capture():
     torch.testing.assert_close(out, ref)
     w, w_ref = head.reducers[0].weight.grad, ref_head.reducers[0].weight.grad
     torch.testing.assert_close(w, w_ref)
+
+
+def test_head_non_finite_features_named(feats):
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3)
+    assert "validate=True" in repr(head)
+    bad = [feats[0], feats[1].clone()]
+    bad[1][2, 4, 1, 0] = float("nan")
+    with pytest.raises(sm.SentimentMetricError, match=r"features\[1\] must be finite, got 1 NaN"):
+        head(bad)
+    bad[1][2, 4, 1, 0] = float("inf")
+    with pytest.raises(sm.SentimentMetricError, match=r"features\[1\] .* 0 NaN and 1 Inf"):
+        head(bad)
+    head.validate = False  # unchecked: the NaN or Inf reaches the output, nothing is read
+    assert not torch.isfinite(head(bad)[2]).all()
+
+
+def test_head_non_finite_parameters_reported(feats):
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3, validate=True)
+    with torch.no_grad():
+        head.reducers[0].weight[0, 0] = float("nan")
+    with pytest.raises(sm.SentimentMetricError, match="features are finite but the head's"):
+        head(feats)
+    off = sm.GramSentimentVector([6, 10], reduced_channels=3, validate=False)
+    off.load_state_dict(head.state_dict())
+    assert torch.isnan(off(feats)).all()

@@ -17,6 +17,7 @@ from torch import nn
 from ._checks import check_choice, check_positive_int, check_shape
 from .backbones import BACKBONES, BackboneSpec, small_convnet
 from .errors import SentimentMetricError
+from .functional.sentiment_vector import check_finite_result
 from .sentiment_vector import ActivationArg, GramSentimentVector, check_input_matches
 
 __all__ = ["BACKBONES", "BackboneSpec", "SentimentModel", "small_convnet"]
@@ -184,6 +185,11 @@ class SentimentModel(nn.Module):
         pooled_layer: the submodule whose output gives the pooled features (see above).
         dry_run_shape: ``(C, H, W)`` of one dummy image for the dry run.
         progress: show torchvision's download progress bar.
+        validate: check that ``embedding`` and ``logits`` are finite, and if not, say whether
+            the images hold NaN or Inf. Reads values (a GPU sync); turn off for speed. One sum
+            per output and one read, for the whole model (the head is built with
+            ``validate=False``); skipped while :func:`torch.compile` traces or a CUDA graph is
+            captured.
 
     Attributes:
         backbone: the backbone module. ``head``: the :class:`GramSentimentVector` (``None``
@@ -203,7 +209,9 @@ class SentimentModel(nn.Module):
             ``forward``, images that are not 4-D, not floating point (e.g. ``uint8``), with
             another channel count than ``dry_run_shape``, of another dtype or device than the
             parameters (outside :func:`torch.autocast`), or that the backbone cannot take
-            (e.g. too small: the message gives the shape and the backbone's error).
+            (e.g. too small: the message gives the shape and the backbone's error); with
+            ``validate``, images holding NaN or Inf, or a non-finite output from finite images
+            (parameters holding NaN or Inf, or an overflow).
 
     Example:
         >>> import torch
@@ -239,11 +247,13 @@ class SentimentModel(nn.Module):
         pooled_layer: str | None = None,
         dry_run_shape: Sequence[int] = (3, 64, 64),
         progress: bool = True,
+        validate: bool = True,
     ) -> None:
         super().__init__()
         self.embedding = check_choice(embedding, ("sentiment", "fc"), "embedding")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.reduced_channels = check_positive_int(reduced_channels, "reduced_channels")
+        self.validate = bool(validate)
         tapped = _check_layers(layers)
         shape = _check_model_args(pooled_layer, dry_run_shape)
         self.backbone = self._set_backbone(backbone, tapped, weights, progress, pooled_layer)
@@ -270,6 +280,7 @@ class SentimentModel(nn.Module):
                 power_norm=power_norm,
                 device=device,
                 dtype=dtype,
+                validate=False,  # the model checks its outputs once
             )
         self.embedding_size = pooled_size if self.head is None else self.head.out_features
         self.classifier = nn.Linear(pooled_size, self.num_classes, device=device, dtype=dtype)
@@ -396,7 +407,7 @@ class SentimentModel(nn.Module):
             f"backbone={self.backbone_name!r}, layers={self.layers}, "
             f"layer_channels={self.layer_channels}, num_classes={self.num_classes}, "
             f"embedding={self.embedding!r}, embedding_size={self.embedding_size}, "
-            f"pooled_features={self.pooled_features}"
+            f"pooled_features={self.pooled_features}, validate={self.validate}"
         )
 
     def _check_images(self, images: Any) -> None:
@@ -447,6 +458,12 @@ class SentimentModel(nn.Module):
         finally:
             store.clear()
         logits = self.classifier(pooled)
-        if self.head is not None:
-            return self.head(feats), logits
-        return pooled, logits
+        embedding = pooled if self.head is None else self.head(feats)
+        if self.validate:
+            check_finite_result(
+                [embedding, logits],
+                [("images", images)],
+                "images are finite but the model's embedding or logits are not: its "
+                "parameters hold NaN or Inf, or an activation overflowed",
+            )
+        return embedding, logits

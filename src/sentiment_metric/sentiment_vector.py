@@ -16,7 +16,11 @@ from torch import nn
 
 from ._checks import check_positive_int, check_shape
 from .errors import SentimentMetricError
-from .functional.sentiment_vector import sentiment_vector, sentiment_vector_size
+from .functional.sentiment_vector import (
+    check_finite_result,
+    sentiment_vector,
+    sentiment_vector_size,
+)
 
 __all__ = ["ActivationArg", "GramSentimentVector"]
 
@@ -94,13 +98,14 @@ class GramSentimentVector(nn.Module):
     (``model.to(memory_format=torch.channels_last)`` and the images likewise) made them about
     2× faster on CPU in ``benchmarks/bench_sentiment_vector.py``, and the Gram step reads
     them without a copy. Forward and backward at three layers take 40 top-level operators
-    (``benchmarks/bench_ops.py``): per layer the convolution, the activation and one Gram
-    product each way, and a few for all layers together.
+    with ``validate=False`` (``benchmarks/bench_ops.py``): per layer the convolution, the
+    activation and one Gram product each way, and a few for all layers together.
 
     Compilation: ``torch.compile(head, fullgraph=True, dynamic=True)`` traces it without a
     graph break, one graph for every batch size; a training step of a fixed shape can be
     captured in a CUDA graph (:class:`torch.cuda.CUDAGraph`) once one eager call (the warm-up
-    that caches the gather indices) has run.
+    that caches the gather indices) has run. The ``validate`` check is skipped while compiling
+    or capturing (a value read there would break the graph).
 
     Args:
         in_channels: the channel count of each tapped layer, e.g. ``[480, 832, 1024]`` (an
@@ -115,6 +120,9 @@ class GramSentimentVector(nn.Module):
         power_norm: signed square root of every entry before the normalisations.
         device: where the 1×1 convolutions are created, like ``torch.nn`` layers.
         dtype: their dtype.
+        validate: check that the output is finite, and if not, name the feature map that
+            holds NaN or Inf. Reads values (a GPU sync); turn off for speed. One sum of the
+            output and one read (two ops more than the 40 above).
 
     Shape:
         - Input: a list of ``L`` tensors ``(B, C_l, H_l, W_l)``, in the order of
@@ -126,7 +134,9 @@ class GramSentimentVector(nn.Module):
         SentimentMetricError: bad constructor arguments; in ``forward``, a list of the wrong
             length, a map that is not 4-D or not floating point, wrong channel counts (the
             message shows expected and got per layer), or a map whose dtype or device differs
-            from the head's parameters (outside :func:`torch.autocast`).
+            from the head's parameters (outside :func:`torch.autocast`); with ``validate``, a
+            map holding NaN or Inf (named), or a non-finite output from finite maps (the
+            head's parameters hold NaN/Inf, or an overflow).
 
     Example:
         >>> import torch
@@ -136,7 +146,7 @@ class GramSentimentVector(nn.Module):
         >>> head
         GramSentimentVector(
           in_channels=(8, 12), reduced_channels=4, activation=ReLU, out_features=20,
-          normalize_size=False, layer_norm=False, power_norm=False
+          normalize_size=False, layer_norm=False, power_norm=False, validate=True
           (reducers): ModuleList(
             (0): Conv2d(8, 4, kernel_size=(1, 1), stride=(1, 1))
             (1): Conv2d(12, 4, kernel_size=(1, 1), stride=(1, 1))
@@ -160,6 +170,7 @@ class GramSentimentVector(nn.Module):
         power_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        validate: bool = True,
     ) -> None:
         super().__init__()
         if isinstance(in_channels, int) and not isinstance(in_channels, bool):
@@ -178,6 +189,7 @@ class GramSentimentVector(nn.Module):
         self.normalize_size = bool(normalize_size)
         self.layer_norm = bool(layer_norm)
         self.power_norm = bool(power_norm)
+        self.validate = bool(validate)
         self._activation_name = _activation_name(activation)
         self.reducers = nn.ModuleList(
             nn.Conv2d(c, self.reduced_channels, kernel_size=1, device=device, dtype=dtype)
@@ -191,7 +203,7 @@ class GramSentimentVector(nn.Module):
             f"in_channels={self.in_channels}, reduced_channels={self.reduced_channels}, "
             f"activation={self._activation_name}, out_features={self.out_features}, "
             f"normalize_size={self.normalize_size}, layer_norm={self.layer_norm}, "
-            f"power_norm={self.power_norm}"
+            f"power_norm={self.power_norm}, validate={self.validate}"
         )
 
     def _check_features(self, features: Any) -> None:
@@ -237,9 +249,18 @@ class GramSentimentVector(nn.Module):
         """
         self._check_features(features)
         reduced = [act(conv(x)) for x, conv, act in zip(features, self.reducers, self.activations)]
-        return sentiment_vector(
+        out = sentiment_vector(
             reduced,
             normalize_size=self.normalize_size,
             layer_norm=self.layer_norm,
             power_norm=self.power_norm,
+            validate=False,
         )
+        if self.validate:
+            check_finite_result(
+                [out],
+                [(f"features[{i}]", x) for i, x in enumerate(features)],
+                "features are finite but the head's output is not: its parameters hold NaN "
+                "or Inf, or the Gram products overflow",
+            )
+        return out

@@ -369,3 +369,47 @@ def test_empty_batch(channels):
     assert v.shape == (0, sentiment_vector_size(channels))
     v.sum().backward()
     assert feats[0].grad.shape == feats[0].shape
+
+
+@pytest.mark.parametrize(
+    ("channels", "match"),
+    [
+        ([-3], r"channels\[0\] must be an int >= 1, got -3"),
+        ([4, 0], r"channels\[1\] must be an int >= 1, got 0"),
+        ([2.5], r"channels\[0\] must be an int >= 1"),
+        ([True], r"channels\[0\] must be an int >= 1"),
+        ([], "channels must name at least one layer"),
+        (16, "channels must be a sequence"),
+        ("16", "channels must be a sequence"),
+    ],
+)
+def test_sentiment_vector_size_refuses(channels, match):
+    with pytest.raises(sm.SentimentMetricError, match=match):
+        sentiment_vector_size(channels)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_sentiment_vector_non_finite_features_named(bad):
+    x = torch.rand(2, 3, 4, 4)
+    y = torch.rand(2, 2, 3, 3)
+    y[1, 0, 2, 1] = bad
+    with pytest.raises(sm.SentimentMetricError, match=r"features\[1\] must be finite"):
+        sentiment_vector([x, y])
+    out = sentiment_vector([x, y], validate=False)  # unchecked: the NaN goes through
+    assert not torch.isfinite(out[1]).all() and torch.isfinite(out[0]).all()
+
+
+def test_sentiment_vector_overflow_refused():
+    x = torch.full((1, 2, 3, 3), 1e30)  # finite, but the Gram products overflow float32
+    with pytest.raises(sm.SentimentMetricError, match="features are finite but .* overflow"):
+        sentiment_vector([x])
+    # float64 holds them: the same maps give a finite unit vector.
+    v = sentiment_vector([x.double()])
+    torch.testing.assert_close(v.norm(dim=1), torch.ones(1, dtype=torch.float64))
+
+
+def test_sentiment_vector_validate_skipped_while_compiling():
+    # fullgraph=True with validate=True (the default): the value read is not traced.
+    compiled = torch.compile(lambda a: sentiment_vector([a]), fullgraph=True, backend="aot_eager")
+    out = compiled(torch.full((2, 3, 2, 2), float("nan")))
+    assert torch.isnan(out).all()

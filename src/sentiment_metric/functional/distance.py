@@ -15,7 +15,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["exclude_self", "full_precision_region", "gram", "squared_euclidean"]
+from .._checks import check_shape
+from ..errors import SentimentMetricError
+
+__all__ = [
+    "check_self_index_range",
+    "exclude_self",
+    "full_precision_region",
+    "gram",
+    "squared_euclidean",
+]
 
 
 def full_precision_region(device: torch.device) -> contextlib.AbstractContextManager[None]:
@@ -77,6 +86,10 @@ def squared_euclidean(query: Tensor, ref: Tensor | None = None) -> Tensor:
     Returns:
         ``(Q, R)`` (``(Q, Q)`` without ``ref``), ``>= 0``, in the inputs' dtype.
 
+    Raises:
+        SentimentMetricError: ``query`` or ``ref`` is not 2-D, or their widths ``D`` differ
+            (shapes only: no value is read).
+
     Example:
         >>> import torch
         >>> x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
@@ -85,6 +98,14 @@ def squared_euclidean(query: Tensor, ref: Tensor | None = None) -> Tensor:
         >>> squared_euclidean(x, torch.tensor([[0.0, 1.0]])).tolist()
         [[1.0], [18.0]]
     """
+    query = check_shape(query, ("Q", "D"), "query")
+    if ref is not None:
+        ref = check_shape(ref, ("R", "D"), "ref")
+        if ref.shape[1] != query.shape[1]:
+            raise SentimentMetricError(
+                f"ref must have the width D of query: query has shape {tuple(query.shape)} "
+                f"(D = {query.shape[1]}), ref has shape {tuple(ref.shape)} (D = {ref.shape[1]})"
+            )
     if ref is None and query.dtype in (torch.float32, torch.float64):
         g = gram(query.unsqueeze(0)).squeeze(0)
         sq = g.diagonal()
@@ -97,30 +118,80 @@ def squared_euclidean(query: Tensor, ref: Tensor | None = None) -> Tensor:
     return mat.clamp_min(0.0)
 
 
-def exclude_self(scores: Tensor, self_index: Tensor | None, fill: float) -> Tensor:
+def exclude_self(
+    scores: Tensor, self_index: Tensor | None, fill: float, *, validate: bool = True
+) -> Tensor:
     """``scores`` with entry ``(i, self_index[i])`` set to ``fill``: a sample never meets itself.
 
-    Rows whose ``self_index`` lies outside ``[0, R)`` (e.g. ``-1``: the sample is not in the
-    reference set) are kept as they are. One gather and one scatter, no host sync; the input
-    is not modified (the result is a new tensor, differentiable elsewhere).
+    ``self_index[i] == -1`` means that row ``i``'s sample is not in the reference set: the row
+    is kept as it is. One gather and one scatter; the input is not modified (the result is a
+    new tensor, differentiable elsewhere).
 
     Args:
         scores: ``(Q, R)`` distances, similarities or levels.
-        self_index: ``(Q,)`` column of each row's own sample, or ``None`` (nothing excluded:
-            ``scores`` is returned unchanged).
+        self_index: ``(Q,)`` integer column of each row's own sample in ``[0, R)``, or ``-1``
+            (none); or ``None`` (nothing excluded: ``scores`` is returned unchanged).
         fill: the value of the excluded entries (e.g. ``inf`` for a distance, ``-1`` for a
             level).
+        validate: refuse entries outside ``[-1, R)`` (:func:`check_self_index_range`).
+            Unchecked, such an entry counts as ``-1`` (the row is kept as it is; a negative
+            index never wraps around). Reads values (one ``aminmax`` and one read, a GPU
+            sync): turn it off where the indices are in range by construction.
+
+    Raises:
+        SentimentMetricError: ``scores`` is not 2-D; ``self_index`` is not a 1-D integer
+            tensor of length ``Q``; with ``validate``, an entry outside ``[-1, R)``.
 
     Example:
         >>> import torch
         >>> exclude_self(torch.zeros(2, 3), torch.tensor([2, -1]), float("inf")).tolist()
         [[0.0, 0.0, inf], [0.0, 0.0, 0.0]]
     """
-    if self_index is None or scores.shape[1] == 0:
+    if self_index is None:
         return scores
-    r = scores.shape[1]
+    scores = check_shape(scores, ("Q", "R"), "scores")
+    q, r = scores.shape
+    self_index = check_shape(self_index, (q,), "self_index")
+    if self_index.is_floating_point() or self_index.is_complex() or self_index.dtype == torch.bool:
+        raise SentimentMetricError(
+            f"self_index must hold integer column indices, got dtype {self_index.dtype}"
+        )
     self_index = self_index.to(device=scores.device, dtype=torch.long)
+    if validate:
+        check_self_index_range(self_index, r)
+    if r == 0:
+        return scores
     keep = (self_index >= 0) & (self_index < r)
     col = self_index.clamp(0, r - 1).unsqueeze(1)
     filled = torch.where(keep.unsqueeze(1), fill, scores.gather(1, col)).to(scores.dtype)
     return scores.scatter(1, col, filled)
+
+
+def check_self_index_range(self_index: Tensor, r: int) -> None:
+    """Refuse entries of a ``(Q,)`` integer ``self_index`` outside ``[-1, r)``.
+
+    The value check of :func:`exclude_self` (``validate=True``), for a caller that checks
+    once and then calls it with ``validate=False``. Reads values: one ``aminmax`` and one
+    read (a GPU sync); nothing for an empty ``self_index``.
+
+    Raises:
+        SentimentMetricError: an entry ``< -1`` or ``>= r`` (the message gives the first).
+
+    Example:
+        >>> import torch
+        >>> check_self_index_range(torch.tensor([2, -1]), 3)
+        >>> check_self_index_range(torch.tensor([0, 3]), 3)
+        Traceback (most recent call last):
+        ...
+        sentiment_metric.errors.SentimentMetricError: self_index ... [0, 3) ... got 3 at row 1 ...
+    """
+    if self_index.numel() == 0:
+        return
+    lo, hi = (int(v) for v in torch.aminmax(self_index))
+    if lo < -1 or hi >= r:
+        bad = lo if lo < -1 else hi
+        row = int((self_index == bad).nonzero()[0, 0])
+        raise SentimentMetricError(
+            f"self_index must hold column indices in [0, {r}) or -1 (no own sample), got "
+            f"{bad} at row {row} (negative indices do not wrap around)"
+        )

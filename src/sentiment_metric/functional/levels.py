@@ -96,7 +96,7 @@ def pair_levels(
     if ref_labels is None:
         ref_labels = labels
     lev = level.to(device=labels.device, dtype=torch.int8)[:, ref_labels][labels]
-    return exclude_self(lev, self_index, -1)
+    return exclude_self(lev, self_index, -1, validate=validate)
 
 
 def level_masks(

@@ -6,8 +6,9 @@ vector of ``L`` layers takes a handful of operators whatever ``L``, forward and 
 (``einsum``, a ``bmm``); for all layers together one ``stack`` and one ``take`` of the upper
 triangles (indices cached per channel counts, batch size, device and dtype), and the L2
 normalisation with a hand-written backward. No host synchronisation, no Python branch on
-values: it traces whole under :func:`torch.compile` (``fullgraph=True``, dynamic batch) and
-can be captured in a CUDA graph.
+values (but the ``validate=True`` finiteness check, one sum and one read, which is skipped
+while compiling or capturing): it traces whole under :func:`torch.compile`
+(``fullgraph=True``, dynamic batch) and can be captured in a CUDA graph.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_shape
+from .._checks import check_finite, check_positive_int, check_shape, check_values_readable
 from ..errors import SentimentMetricError
 from .distance import full_precision_region, gram
 
@@ -243,12 +244,52 @@ def sentiment_vector_size(channels: Sequence[int]) -> int:
 
         D = \sum_l C_l (C_l + 1) / 2
 
+    Raises:
+        SentimentMetricError: ``channels`` is not a non-empty sequence of ints >= 1.
+
     Example:
         >>> from sentiment_metric.functional import sentiment_vector_size
         >>> sentiment_vector_size([16, 16, 16])
         408
     """
-    return sum(int(c) * (int(c) + 1) // 2 for c in channels)
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence):
+        raise SentimentMetricError(
+            f"channels must be a sequence of channel counts, one per layer, got {channels!r}"
+        )
+    if len(channels) == 0:
+        raise SentimentMetricError("channels must name at least one layer, got []")
+    cs = [check_positive_int(c, f"channels[{i}]") for i, c in enumerate(channels)]
+    return sum(c * (c + 1) // 2 for c in cs)
+
+
+def check_finite_result(
+    results: Sequence[torch.Tensor], inputs: Sequence[tuple[str, torch.Tensor]], otherwise: str
+) -> None:
+    """Raise unless every tensor of ``results`` is finite, naming the input that is not.
+
+    The ``validate=True`` check of :func:`sentiment_vector`,
+    :class:`~sentiment_metric.GramSentimentVector` and :class:`~sentiment_metric.SentimentModel`:
+    on the results, which NaN or Inf anywhere upstream (inputs, parameters, overflow) reaches,
+    one sum per result and one read (a GPU sync). Only when that fails are the ``(name,
+    tensor)`` ``inputs`` read one by one, to name the culprit (:func:`check_finite`); if they are
+    all finite, the message is ``otherwise``. Skipped while :func:`torch.compile` traces and
+    while a CUDA graph is captured (a value read would break the graph or the capture).
+    """
+    for name, x in inputs:
+        check_values_readable(x, name)
+    if torch.compiler.is_compiling() or any(
+        r.is_cuda and torch.cuda.is_current_stream_capturing() for r in results
+    ):
+        return
+    with torch.no_grad():
+        total = results[0].sum()
+        for r in results[1:]:
+            total = total + r.sum()
+        if math.isfinite(total.item()) or all(bool(torch.isfinite(r).all()) for r in results):
+            return  # (the second test: a finite result whose sum overflowed)
+    for name, x in inputs:
+        check_finite(x, name)
+    raise SentimentMetricError(otherwise)
 
 
 def _signed_sqrt(v: torch.Tensor, eps: float) -> torch.Tensor:
@@ -307,6 +348,7 @@ def sentiment_vector(
     layer_norm: bool = False,
     power_norm: bool = False,
     eps: float = 1e-12,
+    validate: bool = True,
 ) -> torch.Tensor:
     r"""The sentiment vector: the layers' Gram upper triangles, concatenated, L2-normalised.
 
@@ -335,6 +377,9 @@ def sentiment_vector(
         layer_norm: L2-normalise each layer's part before the concatenation.
         power_norm: signed square root of every entry.
         eps: the floor of the norms (and the offset inside the square root).
+        validate: refuse NaN or Inf, in the features or from an overflow of the Gram
+            products. Reads values (a GPU sync); turn off for speed. One sum of the result
+            (two ops); skipped while :func:`torch.compile` traces or a CUDA graph is captured.
 
     Returns:
         ``(B, D)`` with ``D = Σ_l C_l (C_l + 1) / 2``; rows of unit L2 norm (or all zero).
@@ -343,7 +388,9 @@ def sentiment_vector(
     Raises:
         SentimentMetricError: ``features`` is empty or not a sequence, a map is not 4-D or
             not floating point, the batch sizes, devices or dtypes differ (``float16`` and
-            ``bfloat16`` count as ``float32``), or ``eps`` is not a finite float > 0.
+            ``bfloat16`` count as ``float32``), or ``eps`` is not a finite float > 0; with
+            ``validate``, a map that holds NaN or Inf (named), or finite maps whose Gram
+            products overflow.
 
     Example:
         >>> import torch
@@ -364,7 +411,15 @@ def sentiment_vector(
         if normalize_size or power_norm or layer_norm:
             u = _layer_options(u, flat, normalize_size, power_norm, layer_norm, eps)
         out, _ = _L2Rows.apply(u, eps)
-        return out
+    if validate:
+        check_finite_result(
+            [out],
+            [(f"features[{i}]", x) for i, x in enumerate(maps)],
+            f"features are finite but their sentiment vector is not: the Gram products "
+            f"overflow {_compute_dtype(maps[0])} (scale the features down, or "
+            "normalize_size=True)",
+        )
+    return out
 
 
 def _layer_options(

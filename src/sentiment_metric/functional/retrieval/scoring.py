@@ -174,7 +174,7 @@ def rank_chunk(
     float64 where re-scored, the float32 ones elsewhere.
     """
     q = scorer.prepare(query)
-    scores = exclude_self(scorer(q), self_index, math.inf)
+    scores = exclude_self(scorer(q), self_index, math.inf, validate=False)  # arange: in range
     n = scores.shape[1]
     e = depth if exact_depth is None else max(1, min(exact_depth, depth))
     width = min(n, max(depth, e + 8 + e // 4))
@@ -199,7 +199,7 @@ def rank_chunk(
         rows = short.nonzero(as_tuple=True)[0]
         full = scorer.exact_rows(query[rows])
         own = None if self_index is None else self_index[rows]
-        full = exclude_self(full, own, math.inf)
+        full = exclude_self(full, own, math.inf, validate=False)
         fv, fi = torch.sort(full, dim=1, stable=True)
         vals[rows], idx[rows] = fv[:, :width], fi[:, :width]
     return vals[:, :depth], idx[:, :depth]
