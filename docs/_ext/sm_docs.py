@@ -22,7 +22,7 @@ import pkgutil
 import re
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -235,6 +235,26 @@ def _collect_order(collect: Path) -> list[str]:
     return []
 
 
+STUDIES = ("efficacy",)
+"""Result files with a page of their own (``docs/efficacy.rst``), not on the benchmarks page."""
+
+
+def write_efficacy(srcdir: Path, gen: Path) -> None:
+    """``efficacy.rst.inc``: the tables of ``benchmarks/results/efficacy-cpu.md``."""
+    from md2rst import md_to_rst
+
+    md = srcdir.parent / "benchmarks" / "results" / "efficacy-cpu.md"
+    if md.is_file():
+        text = md_to_rst(md.read_text(encoding="utf-8"), base_level=1)
+        text += "\n*Source:* ``benchmarks/results/efficacy-cpu.md`` (every run: ``.json``)\n"
+    else:
+        text = (
+            ".. note::\n\n   ``benchmarks/results/efficacy-cpu.md`` was not found when these "
+            "docs were built: run ``python benchmarks/efficacy.py``.\n"
+        )
+    _write_if_changed(gen / "efficacy.rst.inc", text)
+
+
 def write_benchmarks(srcdir: Path, gen: Path) -> None:
     """``benchmarks.rst.inc``: one section per benchmark, one subsection per device."""
     from md2rst import md_to_rst
@@ -244,7 +264,8 @@ def write_benchmarks(srcdir: Path, gen: Path) -> None:
     files = sorted(results.glob("*.md")) if results.is_dir() else []
     groups: dict[str, list[Path]] = {}
     for f in files:  # <name>-<device>[-<variant>].md, the name without dashes
-        groups.setdefault(f.stem.split("-")[0], []).append(f)
+        if f.stem.split("-")[0] not in STUDIES:  # studies have a page of their own
+            groups.setdefault(f.stem.split("-")[0], []).append(f)
     order = _collect_order(bench / "collect.py")
     names = sorted(groups, key=lambda n: (order.index(n) if n in order else len(order), n))
     parts: list[str] = []
@@ -362,6 +383,7 @@ def on_builder_inited(app: Sphinx) -> None:
     write_figures(srcdir, gen)
     write_changelog(srcdir, gen)
     write_benchmarks(srcdir, gen)
+    write_efficacy(srcdir, gen)
     write_cli(gen)
     write_demo_figures(srcdir, gen)
     write_ablation_rows(gen)
@@ -396,7 +418,7 @@ class SubmodulesDirective(SphinxDirective):
     """
 
     required_arguments = 1
-    option_spec = {"no-index": directives.flag}
+    option_spec: ClassVar[dict[str, Any]] = {"no-index": directives.flag}
 
     def run(self) -> list[nodes.Node]:
         package = self.arguments[0]

@@ -65,28 +65,6 @@ def test_console_script_help() -> None:
         assert cmd in proc.stdout
 
 
-def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert "| softmax |" in printed and "| sentiment vector (multi-task) |" in printed
-    assert "wall time" in printed
-    for name in ("metrics.json", "embedding.png", "retrieval.png"):
-        assert (tmp_path / name).stat().st_size > 1000
-    doc = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(doc["models"]) == {"softmax", "sentiment vector (multi-task)"}
-    for m in doc["models"].values():
-        for key in HEADLINE[:4]:
-            assert 0.0 <= m[key] <= 1.0
-        assert 0.0 <= m["mean_wheel_distance_at_k"] <= 4.0
-        assert m["num_samples"] == 64
-    assert (
-        doc["models"]["softmax"]["embedding_size"]
-        != doc["models"]["sentiment vector (multi-task)"]["embedding_size"]
-    )
-    assert set(doc["winners"]) == set(HEADLINE)
-    assert doc["wall_time_s"] > 0
-
-
 def n_test(folder: Path, run: Path) -> int:
     from sentiment_metric.recipes import EmotionImageFolder
 

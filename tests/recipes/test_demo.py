@@ -1,0 +1,51 @@
+"""``sentiment-metric demo``: three arms that differ only in the objective, one table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sentiment_metric.recipes.cli import main
+from sentiment_metric.recipes.demo import DEMO_ARMS, winners
+from sentiment_metric.recipes.evaluate import HEADLINE_METRICS
+
+
+def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    for name in DEMO_ARMS:
+        assert f"| {name} |" in printed
+    assert "wall time" in printed and "one seed" in printed and "efficacy" in printed
+    for name in ("metrics.json", "embedding.png", "retrieval.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(doc["models"]) == list(DEMO_ARMS)
+    for m in doc["models"].values():
+        for key in ("accuracy", "polarity_accuracy", "mean_average_precision_at_r"):
+            assert 0.0 <= m[key] <= 1.0
+        assert 0.0 <= m["wheel_ndcg_at_k"] <= 1.0
+        assert 0.0 <= m["mean_wheel_distance_at_k"] <= 4.0
+        assert m["num_samples"] == 64
+    assert set(doc["winners"]) == set(HEADLINE_METRICS)
+    assert all(w in (*DEMO_ARMS, "tie") for w in doc["winners"].values())
+    assert len(list((tmp_path / "runs").iterdir())) == len(DEMO_ARMS)  # one run folder per arm
+
+
+def test_demo_arms_differ_only_in_the_objective() -> None:
+    objective = {"loss", "omega", "strategy", "weighting", "wheel_margin", "margins"}
+    rest = [{k: v for k, v in arm.items() if k not in objective} for arm in DEMO_ARMS.values()]
+    assert all(r == rest[0] for r in rest)
+
+
+def test_winners_picks_the_best_and_reads_the_direction() -> None:
+    results = {
+        "a": {"accuracy": 0.5, "mean_wheel_distance_at_k": 0.4},
+        "b": {"accuracy": 0.7, "mean_wheel_distance_at_k": 0.6},
+        "c": {"accuracy": 0.7, "mean_wheel_distance_at_k": 0.5},
+    }
+    out = winners(results, ["a", "b", "c"])
+    assert out["accuracy"] == "tie"  # b and c share the best value
+    assert out["mean_wheel_distance_at_k"] == "a"  # lower is better
+    assert out["wheel_ndcg_at_k"] == "tie"  # not measured
