@@ -180,8 +180,11 @@ class SplittableDataset(EmotionImageDataset):
         self._finish(chosen, classes, type(self).__name__, missing)
 
     def _items(self) -> tuple[list[tuple[str, int]], list[str], list[tuple[str, str]]]:
-        """The whole set: ``(path, label)`` items, class names, ``(path, reason)`` missing."""
-        raise NotImplementedError
+        """The whole set: ``(path, label)`` items, class names, ``(path, reason)`` missing.
+
+        The one method a reader subclass writes (see "Adding a data set" in the docs).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define _items()")
 
     def _scan(self) -> tuple[list[tuple[str, int]], list[str], list[tuple[str, str]]]:
         """The chosen split's items, the classes and the missing files."""
