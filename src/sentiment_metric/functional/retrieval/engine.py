@@ -158,10 +158,8 @@ def per_query_retrieval_metrics(
             retrieves reference ``i``.
         distance: ``"euclidean"`` (default; the ranking of faiss ``IndexFlatL2``),
             ``"cosine"`` or a callable ``(q (b, D), ref (N, D)) -> (b, N)`` distances.
-        knn_fn: optional PML-style kNN callable ``(query, k, reference, ref_includes_query) ->
-            (distances, indices)`` used instead of the built-in torch ranking (e.g. faiss);
-            it is called per chunk with ``ref_includes_query=False`` and the query itself is
-            removed here.
+        knn_fn: a PML-style kNN callable (e.g. faiss) instead of the built-in ranking; called
+            per chunk with ``ref_includes_query=False`` (the query itself is removed here).
         chunk_size: queries per chunk (default: about 96 MB of working memory).
         validate: check values (finite embeddings, labels in range).
 
