@@ -11,7 +11,6 @@ from sentiment_metric._checks import (
     check_embeddings,
     check_labels,
     check_margins,
-    check_metric_batch,
     check_metric_inputs,
     check_nonnegative_float,
     check_positive_int,
@@ -126,7 +125,7 @@ def test_check_metric_inputs_returns_int64_labels() -> None:
     )
     assert b.labels.tolist() == [0, 1, 1] and b.labels.dtype == torch.int64
     assert b.ref_labels is not None and b.ref_labels.dtype == torch.int64
-    assert check_metric_batch(emb, torch.tensor([0, 1, 1]), 2) is emb
+    assert check_metric_inputs(emb, torch.tensor([0, 1, 1]), 2).embeddings is emb
     with pytest.raises(SentimentMetricError, match="ref_labels was given without ref_emb"):
         check_metric_inputs(emb, torch.tensor([0, 1, 1]), 2, None, torch.tensor([0]))
 

@@ -25,7 +25,6 @@ __all__ = [
     "check_groups",
     "check_labels",
     "check_margins",
-    "check_metric_batch",
     "check_metric_inputs",
     "check_nonnegative_float",
     "check_positive_int",
@@ -234,22 +233,6 @@ def check_metric_inputs(
         validate=validate,
     )
     return MetricBatch(embeddings, labels, ref_emb, ref_labels)
-
-
-def check_metric_batch(
-    embeddings: Any,
-    labels: Any,
-    num_classes: int,
-    ref_emb: Any = None,
-    ref_labels: Any = None,
-    *,
-    validate: bool = True,
-) -> torch.Tensor:
-    """:func:`check_metric_inputs`, returning only the embeddings (prefer that function: its
-    labels are ``int64`` whatever integer dtype came)."""
-    return check_metric_inputs(
-        embeddings, labels, num_classes, ref_emb, ref_labels, validate=validate
-    ).embeddings
 
 
 def check_choice(value: Any, allowed: Sequence[str], name: str) -> str:
