@@ -17,6 +17,7 @@ from pytorch_metric_learning.reducers import (
     ThresholdReducer,
 )
 from pytorch_metric_learning.regularizers import LpRegularizer
+from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 
 import sentiment_metric as sm
 from tests.conftest import MIKELS_FI_ORDER, TOLERANCES
@@ -132,23 +133,85 @@ def test_ref_emb_matches_naive(reduction: str) -> None:
     torch.testing.assert_close(got, want, **TOL)
 
 
-def test_four_tuple_is_converted_to_triplets_not_read_as_apr_n() -> None:
-    from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
+def _pair_triplets(
+    y: torch.Tensor, ry: torch.Tensor, pairs: tuple[torch.Tensor, ...], exclude_self: bool
+) -> list[tuple[int, int, int]]:
+    """Every (a, c, f) with level(a, c) < level(a, f) whose two pairs are given, by loops."""
+    given = set(zip(pairs[0].tolist(), pairs[1].tolist()))
+    given |= set(zip(pairs[2].tolist(), pairs[3].tolist()))
+    lvl = sm.MIKELS_WHEEL.level
+    out = []
+    for a in range(len(y)):
+        for c in range(len(ry)):
+            for f in range(len(ry)):
+                if (a, c) not in given or (a, f) not in given:
+                    continue
+                if exclude_self and a in (c, f):
+                    continue
+                if lvl(NAMES[y[a]], NAMES[ry[c]]) < lvl(NAMES[y[a]], NAMES[ry[f]]):
+                    out.append((a, c, f))
+    return out
 
-    x, y = _batch(10, 9)
-    pairs = lmu.get_all_pairs_indices(y)
+
+@pytest.mark.parametrize("skip_level", ["ignore", "sum_margins"])
+@pytest.mark.parametrize("reduction", ["avg_nonzero", "mean", "sum"])
+def test_four_tuple_is_the_set_of_allowed_pairs(skip_level: str, reduction: str) -> None:
+    # every ranked triplet whose two pairs are given (a PML pair miner's subset here),
+    # polarity-level triplets included; never read as (a, p, r, n)
+    x, y = _batch(12, 9)
+    a1, p, a2, n = lmu.get_all_pairs_indices(y)
+    g = torch.Generator().manual_seed(1)
+    keep_p, keep_n = torch.rand(len(a1), generator=g) < 0.7, torch.rand(len(a2), generator=g) < 0.7
+    pairs = (a1[keep_p], p[keep_p], a2[keep_n], n[keep_n])
     loss_fn = sm.SentimentConstraintLoss(
-        class_names=NAMES, skip_level="sum_margins", reducer=MeanReducer()
+        class_names=NAMES, skip_level=skip_level, reducer=REDUCERS[reduction]()
     )
-    a, p, n = lmu.convert_to_triplets(pairs, y)
-    want = naive_loss(
-        x,
-        y,
-        list(zip(a.tolist(), p.tolist(), n.tolist())),
-        skip_level="sum_margins",
-        reduction="mean",
-    )
+    trip = _pair_triplets(y, y, pairs, exclude_self=True)
+    assert any(sm.MIKELS_WHEEL.level(NAMES[y[a]], NAMES[y[c]]) == 1 for a, c, _ in trip)
+    want = naive_loss(x, y, trip, skip_level=skip_level, reduction=reduction)
     torch.testing.assert_close(loss_fn(x, y, pairs), want, **TOL)
+    # the explicit path (a reducer without exact sums) uses the same triplets
+    out = sm.SentimentConstraintLoss(
+        class_names=NAMES, skip_level=skip_level, reducer=DoNothingReducer()
+    )(x, y, pairs)
+    got = sum(v["losses"].sum() for v in out.values() if isinstance(v["losses"], torch.Tensor))
+    want_sum = naive_loss(x, y, trip, skip_level=skip_level, reduction="sum")
+    torch.testing.assert_close(got, want_sum, **TOL)
+
+
+@pytest.mark.parametrize("reduction", ["avg_nonzero", "mean"])
+def test_efficient_distributed_pairs_give_every_ranked_triplet_across_ranks(
+    reduction: str,
+) -> None:
+    # DistributedLossWrapper(efficient=True) in a world of 2, simulated: the local batch
+    # against the gathered one (local first), all pairs minus self as PML's get_indices_tuple
+    # builds them: the exhaustive loss over local anchors x gathered refs, minus self-pairs
+    x, y = _batch(9, 11)
+    x2, y2 = _batch(9, 12)
+    ref, ry = torch.cat([x, x2]), torch.cat([y, y2])
+    b = len(y)
+    pairs = lmu.get_all_pairs_indices(y, ry)
+    pairs = lmu.remove_self_comparisons(pairs, torch.arange(b), len(ry))
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES, reducer=REDUCERS[reduction]())
+    got = loss_fn(x, y, pairs, ref, ry)
+    exhaustive = loss_fn(x, y, ref_emb=ref, ref_labels=ry, self_index=torch.arange(b))
+    torch.testing.assert_close(got, exhaustive, rtol=0, atol=0)
+    trip = [(a, c, f) for a, c, f in naive_all_ref(y, ry) if c != a and f != a]
+    want = naive_loss(x, y, trip, ref_emb=ref, ref_labels=ry, reduction=reduction)
+    torch.testing.assert_close(got, want, **TOL)
+    assert trip == _pair_triplets(y, ry, pairs, exclude_self=False)
+
+
+def naive_all_ref(y: torch.Tensor, ry: torch.Tensor) -> list[tuple[int, int, int]]:
+    """Every (a, c, f) with level(a, c) < level(a, f), by loops (no self-exclusion)."""
+    lvl = sm.MIKELS_WHEEL.level
+    return [
+        (a, c, f)
+        for a in range(len(y))
+        for c in range(len(ry))
+        for f in range(len(ry))
+        if lvl(NAMES[y[a]], NAMES[ry[c]]) < lvl(NAMES[y[a]], NAMES[ry[f]])
+    ]
 
 
 def test_do_nothing_reducer_gives_per_triplet_losses() -> None:
@@ -384,3 +447,31 @@ def test_device_matches_cpu(device: torch.device) -> None:
         got.backward()
         assert got.device.type == device.type and xd.grad is not None
         torch.testing.assert_close(got.cpu(), want, rtol=1e-9, atol=1e-12)
+
+
+def test_loss_op_count_is_bounded() -> None:
+    # issue 12: top-level aten ops of one forward + backward (eager, CPU) at B = 128
+    from torch.profiler import ProfilerActivity, profile
+
+    def top_level(events: object) -> int:
+        def is_top(e: object) -> bool:
+            p = e.cpu_parent  # type: ignore[attr-defined]
+            while p is not None:
+                if p.name.startswith("aten::"):
+                    return False
+                p = p.cpu_parent
+            return True
+
+        return sum(1 for e in events if e.name.startswith("aten::") and is_top(e))  # type: ignore[attr-defined]
+
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(128, 680, generator=g).requires_grad_(True)
+    y = torch.arange(128) % 8
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES)
+    tup = sm.SentimentSemiHardMiner(class_names=NAMES, seed=0)(emb.detach(), y)
+    for args, bound in (((), 60), ((tup,), 57)):
+        for _ in range(3):
+            emb.grad = None
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                loss_fn(emb, y, *args).backward()
+        assert top_level(prof.events()) <= bound

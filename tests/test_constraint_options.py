@@ -185,8 +185,9 @@ def test_pml_miner_tuples_warn_once_about_the_polarity_level() -> None:
         warnings.simplefilter("error")
         loss_fn(x, y, tuples)  # once per instance
     pairs = pml_miners.PairMarginMiner(pos_margin=0.0, neg_margin=4.0)(x, y)
-    with pytest.warns(UserWarning, match="efficient=False"):
-        sm.SentimentConstraintLoss(class_names=NAMES)(x, y, pairs)
+    with warnings.catch_warnings():  # pairs are allowed comparisons: every ranked triplet
+        warnings.simplefilter("error")
+        sm.SentimentConstraintLoss(class_names=NAMES, collect_stats=True)(x, y, pairs)
 
 
 def test_sentiment_miner_tuples_do_not_warn() -> None:
@@ -391,3 +392,74 @@ def test_small_integer_labels_are_class_indices() -> None:
     want = loss_fn(x, y)
     for dt in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.float32):
         torch.testing.assert_close(loss_fn(x, y.to(dt)), want, **TOL)
+
+
+FUSED_REDUCERS = [AvgNonZeroReducer, MeanReducer, SumReducer, DivisorReducer]
+
+
+def _fused_and_general(
+    loss_fn: sm.SentimentConstraintLoss, x: torch.Tensor, y: torch.Tensor, tup: object
+) -> tuple[torch.Tensor, ...]:
+    """Value and gradient of the fused path, then of the general one (fusion turned off)."""
+    out = []
+    for pairs in (loss_fn.max_fused_pairs, 0):
+        loss_fn.max_fused_pairs, e = pairs, x.clone().requires_grad_(True)
+        value = loss_fn(e, y, tup)
+        value.backward()
+        out += [value.detach(), e.grad]
+    loss_fn.max_fused_pairs = type(loss_fn).max_fused_pairs
+    return tuple(out)
+
+
+@pytest.mark.parametrize("reducer", FUSED_REDUCERS)
+@pytest.mark.parametrize("skip_level", ["ignore", "sum_margins"])
+@pytest.mark.parametrize("weighting", ["inverse_wheel", "none"])
+@pytest.mark.parametrize("given_tuples", [False, True])
+def test_fused_path_equals_general_path_and_oracle(
+    reducer: type, skip_level: str, weighting: str, given_tuples: bool
+) -> None:
+    # the default distance and an exact reducer take the fused function (issue 12): same
+    # value and gradient as the general path, against the oracle too
+    x, y = _batch(14, 21)
+    g = torch.Generator().manual_seed(3)
+    tup = tuple(torch.randint(0, 14, (60,), generator=g) for _ in range(3))
+    kw = {"class_names": NAMES, "skip_level": skip_level, "weighting": weighting}
+    loss_fn = sm.SentimentConstraintLoss(**kw, reducer=reducer())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fused, g_fused, general, g_general = _fused_and_general(
+            loss_fn, x, y, tup if given_tuples else None
+        )
+    torch.testing.assert_close(fused, general, **TOL)
+    torch.testing.assert_close(g_fused, g_general, **TOL)
+    red = {AvgNonZeroReducer: "avg_nonzero", SumReducer: "sum"}.get(reducer, "mean")
+    trip = list(zip(*(t.tolist() for t in tup))) if given_tuples else None
+    want = naive_loss(x, y, trip, skip_level=skip_level, weighting=weighting, reduction=red)
+    torch.testing.assert_close(fused, want, **TOL)
+
+
+def test_fused_path_float32_counts_the_same_triplets_and_tiny_rows() -> None:
+    # float32: the same distances and hinge decisions as the general path; a row below
+    # normalize's eps (no projection in its gradient) and a zero row
+    x, y = _batch(40, 22, d=16)
+    x = x.float()
+    x[3], x[7] = 1e-14, 0.0
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES)
+    fused, g_fused, general, g_general = _fused_and_general(loss_fn, x, y, None)
+    assert fused.dtype == torch.float32
+    torch.testing.assert_close(fused, general, rtol=0, atol=0)
+    torch.testing.assert_close(g_fused, g_general, **TOLERANCES[torch.float32])
+
+
+def test_fused_path_cache_follows_margins_and_buffers() -> None:
+    x, y = _batch(10, 23)
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES)
+    first = loss_fn(x, y)
+    loss_fn.margins = (0.5, 0.3)
+    torch.testing.assert_close(loss_fn(x, y), naive_loss(x, y, margins=(0.5, 0.3)), **TOL)
+    loss_fn.margins = (0.2, 0.1)
+    loss_fn.theta.mul_(2.0)  # an in-place change of the weights rebuilds the table
+    want = naive_loss(x, y, weighting=loss_fn.theta.clone())
+    torch.testing.assert_close(loss_fn(x, y), want, **TOL)
+    loss_fn.theta.div_(2.0)
+    torch.testing.assert_close(loss_fn(x, y), first, rtol=0, atol=0)

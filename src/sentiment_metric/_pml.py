@@ -144,7 +144,7 @@ def check_indices_tuple(
     out: list[Tensor] = list(indices_tuple)
     for g in groups:
         lengths = [len(indices_tuple[i]) for i in g]
-        if len(set(lengths)) != 1:
+        if any(n != lengths[0] for n in lengths):
             raise SentimentMetricError(
                 f"{name} holds index tensors of mismatched lengths "
                 f"{[len(t) for t in indices_tuple]}"

@@ -423,3 +423,39 @@ def test_library_callers_never_validate_in_weighted_distances(
     triplet_constraint_losses(d, y, t.anchor, t.closer, t.farther, 0.1, theta=REL.weights())
     with pytest.raises(AssertionError, match="hot path"):  # the switch is what is patched
         weighted_distances(d, y, theta=REL.weights())
+
+
+def test_fused_functions_gradcheck() -> None:
+    # the closed-form gradients of the fused exhaustive and given-triplet functions (float64)
+    from sentiment_metric.functional._fused import (
+        FusedExhaustive,
+        FusedTriplets,
+        fused_plane_table,
+        pair_signs,
+        self_eye,
+    )
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(9, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6, 7])
+    theta = REL.weights("inverse_wheel").double()
+    signs, pick = pair_signs(x.device)
+    for skip in (False, True):
+        table = fused_plane_table(LEVEL, theta, (A1, A2), skip)
+        for kinds in (("avg_nonzero", "avg_nonzero"), ("mean", "sum")):
+            for uniform in (False, True):
+                t = fused_plane_table(LEVEL, torch.ones(8, 8), (A1, A2), skip) if uniform else table
+                assert torch.autograd.gradcheck(
+                    lambda e, t=t, k=kinds, u=uniform: FusedExhaustive.apply(
+                        e, y, t, self_eye(9, e.device), k, u
+                    ),
+                    (x,),
+                )
+                a = torch.randint(0, 9, (30,), generator=g)
+                xy = torch.randint(0, 9, (2, 30), generator=g)
+                assert torch.autograd.gradcheck(
+                    lambda e, t=t, k=kinds, u=uniform, a=a, xy=xy: FusedTriplets.apply(
+                        e, y, a, xy, t, signs, pick, k, u
+                    ),
+                    (x,),
+                )

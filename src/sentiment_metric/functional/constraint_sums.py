@@ -48,6 +48,7 @@ from .constraint import (
     weighted_distances,
 )
 from .levels import pair_levels
+from .triplets import mask_levels
 
 __all__ = ["ConstraintSums", "constraint_sums", "sentiment_constraint_loss"]
 
@@ -147,6 +148,7 @@ def constraint_sums(
     validate: bool = True,
     offset: Tensor | None = None,
     thresholds: Thresholds | None = None,
+    allowed: Tensor | None = None,
 ) -> ConstraintSums:
     """Exact sums and counts of the hinge over **every** ranked triplet, in ``O(B·R)`` memory.
 
@@ -166,8 +168,7 @@ def constraint_sums(
         dist: ``(B, R)`` distances (similarities if ``inverted``).
         labels: ``(B,)`` class indices. ``ref_labels``: ``(R,)``, ``None`` for the batch.
         level: ``(C, C)`` level matrix. ``theta``: ``(C, C)`` weights or ``None``.
-        margins: ``(α1, α2)``, each ``>= 0``.
-        inverted: ``dist`` is a similarity.
+        margins: ``(α1, α2)``, each ``>= 0``. ``inverted``: ``dist`` is a similarity.
         self_index: see :func:`pair_levels`.
         skip_level: ``"ignore"`` or ``"sum_margins"``.
         validate: check the label range and that ``dist`` is finite (reads values).
@@ -175,6 +176,8 @@ def constraint_sums(
             :func:`weighted_distances`.
         thresholds: per sub-loss ``(low, high)`` (``None``: unbounded): keep only the hinge
             values ``low < v < high``, as PML's ``ThresholdReducer``; ``None``: all.
+        allowed: ``(B, R)`` bool: the pairs that may be compared (``triplets.allowed_pairs``
+            of a PML 4-tuple), the others excluded like self-pairs; ``None``: all.
 
     Returns:
         :class:`ConstraintSums`.
@@ -199,14 +202,12 @@ def constraint_sums(
     a1, a2 = check_margins(margins)
     check_choice(skip_level, SKIP_LEVEL_OPTIONS, "skip_level")
     spec = _spec((a1, a2), skip_level == "sum_margins", thresholds)
-    for name, table in (("theta", theta), ("offset", offset)):
-        if table is not None:
+    for name, table in (("theta", theta), ("offset", offset), ("dist", dist)):
+        if table is not None and table is not dist:
             check_shape(table, tuple(level.shape), name)
-            if validate:
-                check_finite(table, name)
-    if validate:
-        check_finite(dist, "dist")
-    lev = pair_levels(labels, level, ref_labels, self_index, validate=False)
+        if table is not None and validate:
+            check_finite(table, name)
+    lev = mask_levels(pair_levels(labels, level, ref_labels, self_index, validate=False), allowed)
     q = weighted_distances(
         dist, labels, ref_labels, theta, inverted=inverted, offset=offset, validate=False
     )

@@ -19,15 +19,17 @@ from .._checks import check_labels, check_shape
 from ..errors import SentimentMetricError
 from ._exhaustive import engine_dtype
 from ._inputs import check_dist, check_dist_labels, check_level, check_tables
-from .constraint import weighted_distances
+from .constraint import level_margin, weighted_distances
 from .levels import pair_levels
 
 __all__ = [
     "RankedTriplets",
     "all_ranked_triplets",
+    "allowed_pairs",
     "check_indices",
     "rank_triplets",
     "triplet_constraint_losses",
+    "triplet_margins",
 ]
 
 _ENUM_ELEMENTS = 1 << 24  # (anchor, ref, ref) mask entries per chunk when enumerating triplets
@@ -57,11 +59,18 @@ def check_indices(
                 f"{name} has {idx.shape[0]} entries but {names[0]} has {out[0].shape[0]}; "
                 "the index tensors must have one length"
             )
-        out.append(idx.long())
+        out.append(idx if idx.dtype == torch.int64 else idx.long())
     if validate and out and out[0].numel() > 0:
-        ends = torch.stack([e for x in out for e in torch.aminmax(x)]).tolist()
+        stacked = torch.stack(out)
+        if len(set(sizes)) == 1:  # one range: the extremes of all at once, two reads
+            lo_all, hi_all = (int(v) for v in torch.aminmax(stacked))
+            ends = [[lo_all] * len(out), [hi_all] * len(out)]
+        else:
+            ends = torch.stack(torch.aminmax(stacked, dim=1)).tolist()  # one read
         for i, (name, size) in enumerate(zip(names, sizes)):
-            lo, hi = ends[2 * i], ends[2 * i + 1]
+            if ends[0][i] >= 0 and ends[1][i] < size:
+                continue
+            lo, hi = (int(v) for v in torch.aminmax(out[i]))  # the failing tensor's own
             if lo < 0:
                 raise SentimentMetricError(
                     f"{name} holds the negative index {lo}: indices must be in [0, {size}) "
@@ -70,6 +79,39 @@ def check_indices(
             if hi >= size:
                 raise SentimentMetricError(f"{name} holds the index {hi}, out of range [0, {size})")
     return out
+
+
+def allowed_pairs(pairs: Sequence[Tensor], b: int, r: int) -> Tensor:
+    """The ``(B, R)`` boolean mask of the pairs a PML 4-tuple ``(a1, p, a2, n)`` gives.
+
+    A 4-tuple is read as the set of **allowed** (anchor, reference) comparisons: both of its
+    pair lists, whatever their labels (PML's "positive" and "negative" pairs alike). The
+    constraint sums and :func:`all_ranked_triplets` then use every ranked triplet
+    ``(a, c, f)`` whose pairs ``(a, c)`` and ``(a, f)`` are both allowed (``allowed=``).
+    Indices are not checked here (the loss checks them first).
+
+    Example:
+        >>> m = allowed_pairs((torch.tensor([0]), torch.tensor([1]), torch.tensor([1]),
+        ...                    torch.tensor([2])), 2, 3)
+        >>> m.int().tolist()
+        [[0, 1, 0], [0, 0, 1]]
+    """
+    a1, p, a2, n = pairs
+    mask = torch.zeros((b, r), dtype=torch.bool, device=a1.device)
+    mask[a1, p] = True
+    mask[a2, n] = True
+    return mask
+
+
+def mask_levels(lev: Tensor, allowed: Tensor | None) -> Tensor:
+    """``lev`` with the pairs outside ``allowed`` (``(B, R)`` bool) marked ``-1``, as
+    self-pairs are: no constraint uses them."""
+    if allowed is None:
+        return lev
+    allowed = check_shape(allowed, tuple(lev.shape), "allowed")
+    if allowed.dtype != torch.bool:
+        raise SentimentMetricError(f"allowed must be a boolean mask, got dtype {allowed.dtype}")
+    return lev.masked_fill(~allowed.to(lev.device), -1)
 
 
 class RankedTriplets(NamedTuple):
@@ -152,6 +194,35 @@ def rank_triplets(
     )
 
 
+def triplet_margins(
+    t: RankedTriplets, margins: tuple[float, float], skip_level: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(relative, negative sub-loss, skip-level, margin)`` of ranked tuples ``t``.
+
+    The masks select each sub-loss's tuples (the negative one holds the skip-level tuples
+    with ``skip_level="sum_margins"``); ``margin`` (float64) is every tuple's margin from the
+    one rule :func:`~sentiment_metric.functional.level_margin`: ``α1`` (relative), ``α2``
+    (negative), ``α1 + α2`` (skip-level, when summed).
+
+    Example:
+        >>> t = RankedTriplets(*(torch.tensor([0, 0]),) * 3, torch.tensor([0, 1]),
+        ...                    torch.tensor([1, 2]), torch.tensor([False, False]))
+        >>> rel, neg, skip, m = triplet_margins(t, (0.2, 0.1), "ignore")
+        >>> rel.tolist(), neg.tolist(), m.tolist()
+        ([True, False], [False, True], [0.2, 0.1])
+    """
+    lc, lf = t.closer_level, t.farther_level
+    rel = (lc == 0) & (lf == 1)
+    second = (lc == 1) & (lf == 2)
+    skip = (lc == 0) & (lf == 2)
+    margin = torch.full(lc.shape, level_margin(1, 2, margins), dtype=torch.float64)
+    margin = margin.to(lc.device).masked_fill_(rel, level_margin(0, 1, margins))
+    if skip_level == "sum_margins":
+        second = second | skip
+        margin.masked_fill_(skip, level_margin(0, 2, margins))
+    return rel, second, skip, margin
+
+
 def all_ranked_triplets(
     labels: Tensor,
     level: Tensor,
@@ -161,6 +232,7 @@ def all_ranked_triplets(
     include_skip_level: bool = False,
     max_triplets: int | None = None,
     validate: bool = True,
+    allowed: Tensor | None = None,
 ) -> RankedTriplets:
     """Every ranked triplet, enumerated explicitly in chunks of anchors.
 
@@ -178,6 +250,8 @@ def all_ranked_triplets(
         max_triplets: raise :class:`SentimentMetricError` (before allocating) when there are
             more triplets than this.
         validate: check the label range (reads values).
+        allowed: ``(B, R)`` boolean mask of the pairs that may be compared
+            (:func:`allowed_pairs`); a triplet needs both of its pairs allowed. ``None``: all.
 
     Returns:
         :class:`RankedTriplets` (``swapped`` all ``False``).
@@ -189,7 +263,9 @@ def all_ranked_triplets(
         >>> len(t.anchor), t.closer_level.tolist().count(0)
         (6, 2)
     """
-    lev = pair_levels(labels, level, ref_labels, self_index, validate=validate)
+    lev = mask_levels(
+        pair_levels(labels, level, ref_labels, self_index, validate=validate), allowed
+    )
     kinds = [(0, 1), (1, 2)] + ([(0, 2)] if include_skip_level else [])
     cnt = {k: (lev == k).sum(dim=1).to(torch.float64) for k in (0, 1, 2)}
     total = int(sum(float((cnt[kc] * cnt[kf]).sum()) for kc, kf in kinds))
