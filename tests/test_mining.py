@@ -19,6 +19,7 @@ import sentiment_metric as sm
 from sentiment_metric import SentimentMetricError
 
 from .conftest import MIKELS_FI_ORDER
+from .opcount import top_level_aten_ops
 from .oracle import THETA, check_invariants, naive_all
 
 LEVEL = sm.MIKELS_WHEEL.relations(MIKELS_FI_ORDER).level
@@ -325,3 +326,85 @@ def test_num_triplets_always_and_pml_margin_stats() -> None:
     assert miner.pos_pair_dist == pytest.approx(pos)
     assert miner.neg_pair_dist == pytest.approx(neg)
     assert miner.avg_triplet_margin == pytest.approx(margin)
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+def test_default_call_issues_at_most_30_ops() -> None:
+    """Issue 12: one default call (value checks included) is at most 30 top-level ops."""
+    emb, labels = make_batch(64, seed=11, dim=32)
+    miner = sm.SentimentSemiHardMiner(class_names=MIKELS_FI_ORDER, seed=0)
+    assert top_level_aten_ops(lambda: miner(emb, labels)) <= 30
+
+
+@pytest.mark.parametrize("strategy", ["semihard", "hard", "random"])
+@pytest.mark.parametrize("per_pair", [1, 2])
+def test_unit_row_path_draws_what_the_distance_path_draws(strategy: str, per_pair: int) -> None:
+    """validate=True reads 2 - 2·cos from one product; validate=False goes through the distance
+    module: same rules, same generator stream, so the same triplets (float64, no ties)."""
+    emb, labels = make_batch(40, seed=12)
+    emb = emb.double()
+    outs = []
+    for validate in (True, False):
+        miner = sm.SentimentSemiHardMiner(
+            class_names=MIKELS_FI_ORDER, strategy=strategy, per_pair=per_pair, seed=3,  # type: ignore[arg-type]
+            validate=validate, collect_stats=True,
+        )  # fmt: skip
+        out = miner(emb, labels)
+        outs.append((out, miner.num_relative_triplets, miner.num_empty_band_triplets))
+    (fast, n_rel, n_empty), (slow, m_rel, m_empty) = outs
+    assert all(torch.equal(x, y) for x, y in zip(fast, slow))
+    assert (n_rel, n_empty) == (m_rel, m_empty)
+
+
+def test_unit_row_path_with_a_reference_set() -> None:
+    emb, labels = make_batch(10, seed=13)
+    ref, ref_labels = make_batch(30, seed=14)
+    emb, ref = emb.double(), ref.double()
+    miner = sm.SentimentSemiHardMiner(
+        class_names=MIKELS_FI_ORDER, per_pair=2, seed=0, collect_stats=True
+    )
+    out = miner(emb, labels, ref, ref_labels)
+    xn = torch.nn.functional.normalize(emb, dim=1)
+    rn = torch.nn.functional.normalize(ref, dim=1)
+    check_invariants(
+        mined_from_miner(miner, out), torch.cdist(xn, rn) ** 2, labels.tolist(),
+        ref_labels.tolist(), strategy="semihard", per_pair=2, margins=(0.2, 0.1),
+        inverted=False, exclude_self=False,
+    )  # fmt: skip
+
+
+def test_a_zero_embedding_is_read_by_the_distance_module() -> None:
+    """A zero row (PML's normalize keeps it zero: distance 1 to unit rows, 0 to another zero
+    row) is no error; the batch takes the distance module's path and follows the rules."""
+    emb, labels = make_batch(24, seed=15)
+    emb = emb.double()
+    emb[[3, 7]] = 0.0
+    miner = sm.SentimentSemiHardMiner(class_names=MIKELS_FI_ORDER, seed=0, collect_stats=True)
+    out = miner(emb, labels)
+    xn = torch.nn.functional.normalize(emb, dim=1)
+    check_invariants(
+        mined_from_miner(miner, out), torch.cdist(xn, xn) ** 2, labels.tolist(),
+        labels.tolist(), strategy="semihard", per_pair=1, margins=(0.2, 0.1), inverted=False,
+        exclude_self=True,
+    )  # fmt: skip
+
+
+def test_tables_follow_the_margins_and_the_device() -> None:
+    emb, labels = make_batch(32, seed=16)
+    emb = emb.double()
+    miner = sm.SentimentSemiHardMiner(class_names=MIKELS_FI_ORDER, seed=0, collect_stats=True)
+    miner(emb, labels)
+    miner.margins = (0.5, 0.05)  # the cached tables are rebuilt for the new band
+    miner.wheel_margin = 0.1
+    out = miner(emb, labels)
+    xn = torch.nn.functional.normalize(emb, dim=1)
+    d = torch.cdist(xn, xn) ** 2
+    rel = sm.MIKELS_WHEEL.relations(MIKELS_FI_ORDER)
+    q = sm.functional.weighted_distances(d, labels, theta=THETA, offset=0.1 * rel.dis.double())
+    check_invariants(
+        mined_from_miner(miner, out), q, labels.tolist(), labels.tolist(), strategy="semihard",
+        per_pair=1, margins=(0.5, 0.05), inverted=False, exclude_self=True,
+        theta=torch.ones(8, 8, dtype=torch.float64),
+    )  # fmt: skip

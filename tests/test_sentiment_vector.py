@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 from torch._dynamo.testing import CompileCounterWithBackend
-from torch.profiler import ProfilerActivity, profile
 
 import sentiment_metric as sm
 from tests.conftest import TOLERANCES
+from tests.opcount import top_level_aten_ops
 
 
 def naive_head(head: sm.GramSentimentVector, features: list[torch.Tensor]) -> torch.Tensor:
@@ -191,24 +191,6 @@ def test_head_unusual_but_legitimate_maps(feats):
     torch.testing.assert_close(head64(feats64), naive_head(head64, feats64))
 
 
-def _top_level_aten_ops(fn) -> int:
-    """Top-level ``aten::`` ops of one call (no ``aten::`` ancestor), forward and backward:
-    the count of ``benchmarks/bench_ops.py``."""
-    fn()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-
-    def top(e) -> bool:
-        p = e.cpu_parent
-        while p is not None:
-            if p.name.startswith("aten::"):
-                return False
-            p = p.cpu_parent
-        return e.name.startswith("aten::")
-
-    return sum(1 for e in prof.events() if top(e))
-
-
 def test_head_op_count_at_googlenet_taps():
     # issue 12: forward + backward of the head at three taps in at most 40 top-level ops
     # (was 79): per layer a conv, an activation and one Gram product each way; one gather each
@@ -225,10 +207,10 @@ def test_head_op_count_at_googlenet_taps():
             f.grad = None
         head(feats).backward(grad)
 
-    unchecked = _top_level_aten_ops(step)
+    unchecked = top_level_aten_ops(step)
     assert unchecked <= 40
     head.validate = True
-    assert _top_level_aten_ops(step) == unchecked + 2
+    assert top_level_aten_ops(step) == unchecked + 2
 
 
 def test_head_compiles_fullgraph_with_dynamic_batch(feats):

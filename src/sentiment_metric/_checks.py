@@ -8,6 +8,7 @@ constructed with ``validate=False``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -80,7 +81,7 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     check_values_readable(x, name)
     if not x.is_floating_point() or x.numel() == 0:
         return
-    if bool(torch.isfinite(x.detach().sum())):
+    if math.isfinite(float(x.detach().sum())):  # two ops: the sum and one read
         return
     if not bool(torch.isfinite(x).all()):
         n_nan = int(torch.isnan(x).sum())
@@ -168,7 +169,7 @@ def check_labels(
     elif labels.dtype != torch.int64:
         labels = labels.to(torch.int64)
     if validate and num_classes is not None and labels.numel() > 0:
-        lo, hi = int(labels.min()), int(labels.max())
+        lo, hi = (int(v) for v in torch.aminmax(labels))  # one reduction, two reads
         if lo < 0 or hi >= num_classes:
             raise SentimentMetricError(
                 f"{name} must lie in [0, {num_classes - 1}] for {num_classes} classes, "

@@ -10,20 +10,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.miners import BaseMiner
 from torch import Tensor
 
-from ._checks import check_choice, check_positive_int
+from ._checks import check_choice, check_metric_inputs, check_positive_int
 from ._pml import check_pml_kwargs
 from .constraint import SentimentConstraints
 from .distance import SquaredEuclideanDistance
 from .errors import SentimentMetricError
+from .functional._frames import Drawn, gram_tables
 from .functional.mining import (
     MINING_STRATEGIES,
+    MinedTriplets,
     MiningStrategy,
     mine_ranked_triplets,
+    mine_unit_rows,
     ranked_triplet_means,
 )
+from .functional.triplets import mark_in_range
 from .wheel import EmotionWheel, LabelRelations
 
 __all__ = ["SentimentSemiHardMiner"]
@@ -70,6 +75,19 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
             the same draws on every device); ``None`` uses torch's global generator.
         validate: check label ranges and finite embeddings on every call (reads values).
         **kwargs: for PML's ``BaseMiner`` (``distance=``, ``collect_stats=``).
+
+    With the default distance and ``validate=True`` a call is about 30 PyTorch ops whatever
+    the batch size: the value checks are one fused reduction and one read; the distance is read
+    as ``2 - 2·cos`` from one matrix product of the normalised rows (the matrix of
+    ``LpDistance(power=2)`` to rounding; a batch with an all-zero row is read by the distance
+    module instead); both closer levels are mined at once, from per-class-pair tables built
+    once per device and configuration. With ``per_pair=1`` the draws are one uniform number
+    per ``(anchor, sample)`` entry of the batch (``torch.rand((B, R))`` from ``generator``).
+
+    ``torch.compile(miner, fullgraph=True, dynamic=True)`` works with ``validate=False`` and
+    ``seed=None`` (seed torch's generator instead: dynamo cannot trace a ``torch.Generator``)
+    under ``torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True,
+    capture_scalar_outputs=True)``: the number of triplets depends on the data.
 
     Statistics, as PML's: ``num_triplets`` (the output's length) after every call, like any
     PML ``BaseMiner``; with ``collect_stats=True`` also PML's ``TripletMarginMiner`` records,
@@ -126,6 +144,7 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
             None if seed is None else torch.Generator().manual_seed(seed)
         )
         self.validate = bool(validate)
+        self._tables_cache: dict[tuple[str, tuple[float, float], float], tuple[Tensor, Tensor]] = {}
         self.add_to_recordable_attributes(
             list_of_names=["relative_margin", "negative_margin", "per_pair"], is_stat=False
         )
@@ -155,7 +174,9 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         """Check the input (raising :class:`SentimentMetricError`), then PML's ``forward``.
 
         PML's ``BaseMiner.forward`` would raise its own messageless errors for the shape
-        problems; the checks run first so every bad input gets a clear message.
+        problems; the shape checks run first so every bad input gets a clear message. The value
+        checks (``validate``: finite embeddings, labels in range) are one fused reduction and
+        one read in :meth:`mine`.
 
         Args:
             embeddings: ``(B, D)``.
@@ -166,9 +187,20 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         Returns:
             ``(anchor, closer, farther)``, each ``(T,)`` ``torch.long``.
         """
-        embeddings, labels, ref_emb, ref_labels = self._check_batch(
-            embeddings, labels, ref_emb, ref_labels
-        )
+        if torch.compiler.is_compiling() and (self.validate or self.generator is not None):
+            raise SentimentMetricError(
+                "torch.compile needs SentimentSemiHardMiner(validate=False, seed=None): "
+                "validate reads values (a host read and a branch a graph cannot hold) and "
+                "dynamo cannot trace a torch.Generator; check the inputs outside the compiled "
+                "call and seed with torch.manual_seed"
+            )
+        float_labels = any(
+            isinstance(t, Tensor) and t.is_floating_point() for t in (labels, ref_labels)
+        )  # whole numbers are checked before they become int64
+        embeddings, labels, ref_emb, ref_labels = check_metric_inputs(
+            embeddings, labels, self.relations.num_classes, ref_emb, ref_labels,
+            validate=self.validate and float_labels,
+        )  # fmt: skip
         out: tuple[Tensor, Tensor, Tensor] = super().forward(
             embeddings, labels, ref_emb, ref_labels
         )
@@ -178,34 +210,109 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor, ref_labels: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Mine ``(anchor, closer, farther)`` (PML calls this under ``torch.no_grad``)."""
-        is_self = ref_emb is embeddings
-        mat = self.distance(embeddings, None if is_self else ref_emb)
-        out = mine_ranked_triplets(
-            mat,
-            labels,
-            None if is_self else ref_labels,
-            level=self.level,
-            theta=self.theta,
-            margins=self.margins,
-            strategy=self.strategy,  # type: ignore[arg-type]
-            per_pair=self.per_pair,
-            inverted=bool(self.distance.is_inverted),
-            generator=self.generator,
-            validate=False,
-            offset=self._offset_like(mat),
-        )
+        ref, ref_lab = (None, None) if ref_emb is embeddings else (ref_emb, ref_labels)
+        out: MinedTriplets | Drawn | None = None
+        if self.validate:  # one fused check, one read; None: take the distance module's path
+            out = self._mine_unit_rows(embeddings, labels, ref, ref_lab)
+        mat = None
+        if out is None:
+            mat = self.distance(embeddings, ref)
+            out = mine_ranked_triplets(
+                mat, labels, ref_lab, level=self.level, theta=self.theta, margins=self.margins,
+                strategy=self.strategy,  # type: ignore[arg-type]
+                per_pair=self.per_pair, inverted=bool(self.distance.is_inverted),
+                generator=self.generator, validate=False, offset=self._offset_like(mat),
+            )  # fmt: skip
         if self.collect_stats:
+            self._record(out, embeddings, labels, ref, ref_lab, mat)
+        if self.validate:  # in range by construction: the loss need not read them again
+            sizes = (embeddings.shape[0], ref_emb.shape[0], ref_emb.shape[0])
+            mark_in_range((out.anchor, out.closer, out.farther), sizes)
+        return out.anchor, out.closer, out.farther
+
+    def _unit_rows_distance(self) -> bool:
+        """The distance is PML's squared Euclidean of normalised rows, with nothing to record."""
+        d = self.distance
+        return (
+            type(d) in (SquaredEuclideanDistance, LpDistance)  # exactly: not a subclass
+            and d.p == 2
+            and d.power == 2
+            and bool(d.normalize_embeddings)
+            and not d.is_inverted
+            and not d.collect_stats
+        )
+
+    def _mine_unit_rows(
+        self, emb: Tensor, labels: Tensor, ref: Tensor | None, ref_labels: Tensor | None
+    ) -> Drawn | None:
+        """Check the values (one read); then, for the default distance, mine from ``2 - 2·cos``.
+
+        Each row's probe ``label - (C-1)/2 · ‖x‖/‖x‖`` lies in ``[-(C-1)/2, (C-1)/2]`` (to
+        rounding) exactly when the label is in range and the row finite and non-zero (else it
+        is out, or NaN): one ``max |·|`` and one read for the batch (and the reference set).
+        When it is not, the precise checks raise (NaN/Inf, labels), or there is a zero row
+        (then ``None``: the distance module reads it). Rows of norm in ``(0, 1e-12)`` are read
+        as their direction (PML's ``normalize`` divides them by ``1e-12``).
+        """
+        c = self.relations.num_classes
+        unit = self._unit_rows_distance() and self.strategy != "all"
+        if unit and emb.dtype not in (torch.float32, torch.float64):  # half: in float32
+            emb, ref = emb.float(), None if ref is None else ref.float()
+        norm, probe = _probe(emb, labels, c, square=True)
+        ref_norm = norm
+        if ref is not None and ref_labels is not None:
+            ref_norm, ref_probe = _probe(ref, ref_labels, c, square=False)
+            probe = torch.cat([probe.view(-1), ref_probe.view(-1).to(probe.dtype)])
+        far = float(torch.linalg.vector_norm(probe, ord=float("inf")).item())
+        if not far < c / 2:  # (C-1)/2 and rounding; an integer label out of range is >= C/2 + 1/2
+            check_metric_inputs(emb, labels, c, ref, ref_labels, validate=True)  # raises
+            return None  # a zero row (or a norm that overflows)
+        if not unit:
+            return None
+        tables, eye = self._gram_tables(emb.device)
+        return mine_unit_rows(
+            emb / norm, labels, None if ref is None else ref / ref_norm, ref_labels,
+            tables=tables, eye=eye, strategy=self.strategy,
+            per_pair=self.per_pair, generator=self.generator, count_empty=self.collect_stats,
+        )  # fmt: skip
+
+    def _gram_tables(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The per-class-pair plane tables and the one-hot rows, once per device and
+        configuration."""
+        key = (str(device), self.margins, self.wheel_margin)
+        cached = self._tables_cache.get(key)
+        if cached is None:
+            self._tables_cache.clear()
+            level = self.level.to(device)
+            tables = gram_tables(level, self.theta, self._offset, self.margins)
+            cached = tables, torch.eye(level.shape[0], dtype=torch.float64, device=device)
+            self._tables_cache[key] = cached
+        return cached
+
+    def _record(
+        self,
+        out: MinedTriplets | Drawn,
+        emb: Tensor,
+        labels: Tensor,
+        ref: Tensor | None,
+        ref_labels: Tensor | None,
+        mat: Tensor | None,
+    ) -> None:
+        """PML's ``TripletMarginMiner`` statistics and ours (``collect_stats=True``)."""
+        if isinstance(out, Drawn):
+            n_rel = int((out.slot == 0).sum())
+            self.num_relative_triplets = n_rel
+            self.num_negative_triplets = out.anchor.shape[0] - n_rel
+            self.num_empty_band_triplets = 0 if out.empty is None else int(out.empty.sum())
+        else:
             self.num_relative_triplets = out.num_relative
             self.num_negative_triplets = out.num_negative
             self.num_empty_band_triplets = out.num_empty_band
-            self.pos_pair_dist, self.neg_pair_dist, self.avg_triplet_margin = (
-                ranked_triplet_means(
-                    mat, labels, None if is_self else ref_labels, level=self.level,
-                    theta=self.theta, inverted=bool(self.distance.is_inverted),
-                    offset=self._offset_like(mat),
-                )
-            )  # fmt: skip
-        return out.as_tuple()
+        mat = self.distance(emb, ref) if mat is None else mat
+        self.pos_pair_dist, self.neg_pair_dist, self.avg_triplet_margin = ranked_triplet_means(
+            mat, labels, ref_labels, level=self.level, theta=self.theta,
+            inverted=bool(self.distance.is_inverted), offset=self._offset_like(mat),
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         return (
@@ -214,3 +321,12 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
             f"weighting={self._weighting_repr()}, wheel_margin={self.wheel_margin}, "
             f"seed={self.seed}, validate={self.validate}"
         )
+
+
+def _probe(x: Tensor, labels: Tensor, c: int, *, square: bool) -> tuple[Tensor, Tensor]:
+    """The row norms ``(B, 1)`` and the probes ``label_j - (C-1)/2 · ‖x_i‖/‖x_i‖`` (NaN in
+    the rows of a zero or non-finite ``x_i``): ``(B, B)`` (``square``: every label meets every
+    norm, no reshape) or ``(B, 1)``."""
+    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    lab = labels if square else labels.view(-1, 1)
+    return norm, torch.addcdiv(lab, norm, norm, value=-(c - 1) / 2)

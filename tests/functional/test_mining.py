@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import sentiment_metric as sm
 from sentiment_metric import SentimentMetricError
 from sentiment_metric.functional import MINING_STRATEGIES, mine_ranked_triplets
-from sentiment_metric.functional.mining import _sample_offsets
+from sentiment_metric.functional._frames import sample_offsets
 
 from ..conftest import MIKELS_FI_ORDER
 from ..oracle import check_invariants, naive_all, triplet_list
@@ -187,7 +187,7 @@ def test_per_pair_counts() -> None:
 
 def test_sample_offsets_are_distinct_and_uniform() -> None:
     pool = torch.tensor([5] * 20000 + [1, 0])
-    offsets, valid = _sample_offsets(pool, 2, torch.Generator().manual_seed(0))
+    offsets, valid = sample_offsets(pool, 2, torch.Generator().manual_seed(0))
     assert valid[:-2].all() and valid[-2].tolist() == [True, False] and not valid[-1].any()
     body = offsets[:-2]
     assert (body[:, 0] != body[:, 1]).all() and (body >= 0).all() and (body < 5).all()
@@ -307,3 +307,18 @@ def test_self_index_with_explicit_reference_labels() -> None:
         )
     with pytest.raises(SentimentMetricError, match="square"):
         mine_ranked_triplets(torch.rand(2, 3), labels[:2], level=LEVEL)
+
+
+def test_a_sample_tied_with_the_closer_is_not_in_the_band() -> None:
+    """``q(a,c) < q(a,f)`` is strict: a relative exactly as far as the positive (a duplicate)
+    is not semi-hard; the band holds only the strictly farther one."""
+    rel = sm.LabelRelations.from_groups([0, 0, 1])
+    labels = torch.tensor([0, 0, 1, 1])
+    dist = torch.full((4, 4), 1.0, dtype=torch.float64)
+    dist[0, 1], dist[0, 2], dist[0, 3] = 0.5, 0.5, 0.6
+    for seed in range(10):
+        out = mine_ranked_triplets(
+            dist, labels, level=rel.level, margins=(0.2, 0.1),
+            generator=torch.Generator().manual_seed(seed),
+        )  # fmt: skip
+        assert [t for t in triplet_list(out) if t[:2] == (0, 1)] == [(0, 1, 3)]

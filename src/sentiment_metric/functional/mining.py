@@ -10,13 +10,15 @@ triplets come in two kinds:
   negatives, checked by the second constraint ``D*(a,r) + α2 < D*(a,n)``.
 
 Every ``(anchor, closer)`` pair of the batch is used; the strategy only picks the ``farther``
-samples. Nothing here builds a dense ``B × B × B`` tensor and nothing loops over anchors or
-pairs: each row of the ``(B, R)`` weighted distances is sorted once, grouped by level (each
-level moved into its own disjoint frame of values, in float64), so the samples of one level are
-a contiguous, sorted range of the row; a semi-hard band is a sub-range found with
-:func:`torch.searchsorted`; samples are drawn as uniform offsets inside the range (Floyd's
-algorithm when ``per_pair > 1``, so they are distinct). Memory grows like ``B · R`` plus the
-output.
+samples. Nothing here builds a dense ``B × B × B`` tensor and nothing loops over anchors,
+pairs or levels: each row of the ``(B, R)`` weighted distances is sorted once, grouped by level
+(each level moved into its own disjoint frame of values, in float64), so the samples of one
+level are a contiguous, sorted range of the row; the farther level and the semi-hard band of
+every pair, at both closer levels at once, are counted by one :func:`torch.searchsorted` (see
+:mod:`sentiment_metric.functional._frames`); samples are drawn as uniform offsets inside the
+range: with ``per_pair == 1`` one ``torch.rand`` draw per ``(anchor, sample)`` entry of the
+``(B, R)`` grid, with ``per_pair > 1`` Floyd's algorithm per pair, so they are distinct. Memory
+grows like ``8·B·R`` plus the output.
 
 The strategies, for a pair ``(a, c)`` at level ``L`` and the samples ``f`` of level ``L + 1``:
 
@@ -41,7 +43,6 @@ The strategies, for a pair ``(a, c)`` at level ``L`` and the samples ``f`` of le
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
@@ -49,8 +50,18 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_finite, check_margins, check_positive_int, check_shape
+from ..errors import SentimentMetricError
+from ._frames import (
+    Drawn,
+    draw_farther,
+    frame_tables,
+    gram_planes,
+    q_planes,
+    search_planes,
+)
 from ._inputs import check_dist, check_dist_labels, check_level
-from .constraint import level_margin, weighted_distances
+from .constraint import weighted_distances
+from .distance import exclude_self
 from .levels import pair_levels
 from .triplets import all_ranked_triplets
 
@@ -91,169 +102,75 @@ class MinedTriplets(NamedTuple):
         return self.anchor, self.closer, self.farther
 
 
-def _sample_offsets(
-    pool: Tensor, k: int, generator: torch.Generator | None
-) -> tuple[Tensor, Tensor]:
-    """``min(k, pool[i])`` distinct uniform offsets in ``[0, pool[i])`` for every row ``i``.
+def _finite_keys(q: Tensor) -> Tensor:
+    """``q`` (float64) with its non-finite keys clamped to the finite range (NaN: the far end).
 
-    Robert Floyd's algorithm, vectorised over the rows: step ``s`` draws ``t`` uniformly in
-    ``[0, j]`` with ``j = n - m + s`` (``m`` draws of ``n``) and keeps ``j`` instead when ``t``
-    was already drawn, which gives a uniform ``m``-subset. A loop over ``k`` only.
-
-    Returns:
-        ``offsets`` ``(P, k)`` long and ``valid`` ``(P, k)`` bool (``offsets`` is only
-        meaningful where ``valid``).
+    Only ``validate=False`` lets a NaN or Inf through; a finite ``q`` comes back equal (a new
+    tensor either way, so the caller may write into it). No key at all finite: all 0.
     """
-    p = pool.shape[0]
-    device = pool.device
-    m = pool.clamp(max=k)
-    if generator is None:
-        u = torch.rand((p, k), device=device, dtype=torch.float64)
-    else:
-        u = torch.rand((p, k), generator=generator, device=generator.device, dtype=torch.float64)
-        u = u.to(device)
-    if k == 1:  # every row draws one offset (callers give pool >= 1)
-        t = torch.minimum((u[:, 0] * pool.to(u.dtype)).long(), pool - 1)
-        return t[:, None], (pool > 0)[:, None]
-    out = torch.empty((p, k), dtype=torch.long, device=device)
-    for s in range(k):
-        j = pool - m + s
-        t = torch.minimum((u[:, s] * (j + 1).to(u.dtype)).long(), j)
-        if s > 0:
-            dup = (out[:, :s] == t[:, None]).any(dim=1)
-            t = torch.where(dup, j, t)
-        out[:, s] = t
-    valid = torch.arange(k, device=device)[None, :] < m[:, None]
-    return out, valid
+    finite = q.isfinite()
+    inf = float("inf")
+    hi = torch.nan_to_num(torch.where(finite, q, -inf).amax(), neginf=0.0)
+    lo = torch.nan_to_num(torch.where(finite, q, inf).amin(), posinf=0.0)
+    return torch.where(finite, q, torch.where(q < 0, lo, hi))
 
 
-def _level_frames(q: Tensor, lv: Tensor, alphas: tuple[float, float]) -> tuple[Tensor, float]:
-    """The keys ``q`` (float64, see :func:`weighted_distances`) moved into one disjoint frame per
-    level.
-
-    ``shifted = q - min q + (level + 1) · span`` with ``span > max q - min q + max α``: sorting
-    a row once sorts it by level (self-pairs ``-1`` first), then by ``q`` within each level,
-    and ``shifted(a, c) + span`` is ``q(a, c)`` read in the frame of the next level, where a
-    :func:`torch.searchsorted` finds the band. Non-finite keys (only with ``validate=False``)
-    are clamped to the finite range (NaN: the far end).
-
-    Returns:
-        ``shifted`` ``(B, R)`` float64 and ``span`` (a Python float).
-    """
-    key = q
-    lo, hi = torch.aminmax(key)
-    lo_f, hi_f = torch.stack([lo, hi]).tolist()
-    if not math.isfinite(hi_f - lo_f):  # only with validate=False: NaN or Inf keys
-        key = torch.nan_to_num(key, nan=float("inf"), posinf=float("inf"), neginf=-float("inf"))
-        finite = torch.isfinite(key)
-        hi_f = float(key.masked_fill(~finite, -float("inf")).amax())
-        lo_f = float(key.masked_fill(~finite, float("inf")).amin())
-        if not math.isfinite(hi_f):  # no finite key at all
-            hi_f = lo_f = 0.0
-        key = torch.minimum(torch.maximum(key, key.new_tensor(lo_f)), key.new_tensor(hi_f))
-    key = key.sub_(lo_f)  # in place: q is a temporary of mine_ranked_triplets
-    span = (hi_f - lo_f) + max(alphas) + 1.0  # float64 arithmetic, as on the tensors
-    return key.add_((lv + 1).to(torch.float64).mul_(span)), span
-
-
-class _Pairs(NamedTuple):
-    """The ``(anchor, closer)`` pairs that get a farther sample, relative level first."""
-
-    anchor: Tensor
-    closer: Tensor
-    num_relative: int  # pairs at level 0 (they come first)
-    first: Tensor  # sorted position of the pair's farther level in its anchor's row
-    n_far: Tensor  # samples of that level
-
-
-def _closer_pairs(lv: Tensor) -> _Pairs:
-    """Every pair at level 0 or 1 whose anchor has a sample one level up, row-major.
-
-    Each row sorted once groups its samples by level (self, 0, 1, 2); the farther samples of a
-    pair are positions ``[first, first + n_far)`` of its anchor's sorted row.
-    """
-    b = lv.shape[0]
-    # samples per row and level (self, 0, 1, 2): one broadcast comparison
-    lvl_ids = torch.arange(-1, 3, device=lv.device, dtype=lv.dtype)
-    is_level = lv.unsqueeze(0) == lvl_ids[:, None, None]  # (4, B, R): self, 0, 1, 2
-    n_stack = is_level.count_nonzero(dim=2)  # (4, B)
-    # only anchors with a farther sample; one nonzero over the stacked (2, B, R) masks
-    has_far = (n_stack[2:] > 0).unsqueeze(2)  # (2, B, 1): levels 1 and 2
-    pair_mask = is_level[1:3] & has_far
-    pair_level, a, c = pair_mask.nonzero().unbind(1)
-    group_start = torch.cumsum(n_stack, 0) - n_stack
-    far_flat = (pair_level + 2) * b + a
-    both_flat = torch.stack([far_flat, far_flat + 4 * b])
-    first, n_far = torch.stack([group_start, n_stack]).view(-1)[both_flat]
-    return _Pairs(a, c, int(pair_mask[0].sum()), first, n_far)
-
-
-def _semihard_band(
-    shifted: Tensor,
-    span: float,
-    sorted_val: Tensor,
-    lv: Tensor,
-    pairs: _Pairs,
-    margins: tuple[float, float],
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Where each pair draws from: its band, or the whole farther level when the band is empty.
-
-    The band of a pair is the sorted positions ``[lo, hi)`` of the farther level with
-    ``key(a,c) < key(a,f) < key(a,c) + α``, found in that level's frame. On the integer bit
-    patterns, "<= x" is "< x + 1": both ends in one searchsorted.
-
-    Returns:
-        ``start``, ``pool`` (the range's first position and size) and ``empty`` (bool), each
-        ``(P,)``.
-    """
-    b, r = shifted.shape
-    both = torch.empty((b, 2 * r), dtype=shifted.dtype, device=shifted.device)
-    query, upper = both[:, :r], both[:, r:]
-    torch.add(shifted, span, out=query)
-    # the pair's margin (its farther level is one up): the one rule, read per closer level
-    upper.fill_(level_margin(1, 2, margins)).masked_fill_(lv == 0, level_margin(0, 1, margins))
-    upper.add_(query)
-    both_int = both.view(torch.int64)
-    both_int[:, :r].add_(1)  # after upper: "<= query" is "< query + 1"
-    found = torch.searchsorted(sorted_val, both_int, right=False).view(-1)
-    flat = pairs.anchor * (2 * r) + pairs.closer
-    lo, hi = found[torch.stack([flat, flat + r])]
-    first, last = pairs.first, pairs.first + pairs.n_far
-    lo = torch.minimum(torch.maximum(lo, first), last)
-    hi = torch.minimum(torch.maximum(hi, first), last)
-    empty = hi <= lo
-    return torch.where(empty, first, lo), torch.where(empty, pairs.n_far, hi - lo), empty
-
-
-def _triplets_at(
-    order: Tensor,
-    pairs: _Pairs,
-    start: Tensor,
-    offsets: Tensor,
-    valid: Tensor,
-    empty: Tensor | None,
-) -> MinedTriplets:
-    """The farther samples at sorted positions ``start + offsets`` (where ``valid``)."""
-    r = order.shape[1]
-    a, c = pairs.anchor, pairs.closer
-    pos = start[:, None] + offsets
-    k = valid.shape[1]
-    if k == 1:
-        # every pair has its one triplet: pool >= 1 (the pairs' anchors have a farther
-        # sample; an empty band falls back to the whole level)
-        farther = order.view(-1)[a * r + pos[:, 0]]
-        num_empty = 0 if empty is None else int(empty.sum())
-        return MinedTriplets(
-            a, c, farther, pairs.num_relative, len(a) - pairs.num_relative, num_empty
+def _exclude_self_pairs(
+    q: Tensor, ref_labels: Tensor | None, self_index: Tensor | None, b: int
+) -> Tensor:
+    """Self-pairs get the key ``-inf`` (they sort first and draw nothing): the diagonal when the
+    reference set is the batch, the columns ``self_index`` when given, else none (PML)."""
+    if self_index is None:
+        return q.fill_diagonal_(-float("inf")) if ref_labels is None else q
+    self_index = check_shape(self_index, ("B",), "self_index")
+    if self_index.is_floating_point() or self_index.dtype == torch.bool:
+        raise SentimentMetricError(
+            f"self_index must hold integer column indices, got dtype {self_index.dtype}"
         )
-    pos.masked_fill_(~valid, 0)
-    farther = order.view(-1)[(a * r)[:, None] + pos][valid]
-    counts = valid.sum(dim=1)
-    anchor = a[:, None].expand(-1, k)[valid]
-    closer = c[:, None].expand(-1, k)[valid]
-    num_rel = int(counts[: pairs.num_relative].sum())
-    num_empty = 0 if empty is None else int((counts * empty).sum())
-    return MinedTriplets(anchor, closer, farther, num_rel, len(anchor) - num_rel, num_empty)
+    if self_index.shape[0] != b:
+        raise SentimentMetricError(
+            f"self_index has {self_index.shape[0]} entries but labels has {b}; they must match"
+        )
+    return exclude_self(q, self_index.to(q.device), -float("inf"), validate=False)
+
+
+def _mined(drawn: Drawn) -> MinedTriplets:
+    """:class:`MinedTriplets` with its counts (reads them: a host sync)."""
+    num_rel = int((drawn.slot == 0).sum())
+    num_empty = 0 if drawn.empty is None else int(drawn.empty.sum())
+    n = drawn.anchor.shape[0]
+    return MinedTriplets(drawn.anchor, drawn.closer, drawn.farther, num_rel, n - num_rel, num_empty)
+
+
+def mine_unit_rows(
+    x: Tensor,
+    labels: Tensor,
+    ref: Tensor | None,
+    ref_labels: Tensor | None,
+    *,
+    tables: Tensor,
+    eye: Tensor,
+    strategy: str,
+    per_pair: int,
+    generator: torch.Generator | None,
+    count_empty: bool,
+) -> Drawn:
+    """The miner's default-distance path: ``D = 2 - 2·cos`` of unit rows ``x`` (and ``ref``).
+
+    ``tables`` are the :func:`~sentiment_metric.functional._frames.gram_tables` and ``eye``
+    the float64 ``(C, C)`` identity, on ``x``'s device. ``ref=None``: the batch against itself,
+    self-pairs excluded. Unchecked: every row finite with norm 1, every label in range.
+    """
+    gram = torch.inner(x, x if ref is None else ref)
+    if ref is None:
+        gram.fill_diagonal_(float("inf"))  # D = -inf: a self-pair's key sorts first
+    rows = eye[labels]
+    cols = rows if ref_labels is None else eye[ref_labels]
+    planes, slots = gram_planes(tables, rows, cols, gram)
+    return draw_farther(
+        *search_planes(planes, strategy == "semihard"), slots, strategy=strategy,
+        per_pair=per_pair, generator=generator, count_empty=count_empty,
+    )  # fmt: skip
 
 
 def _check_mining_input(
@@ -288,35 +205,6 @@ def _every_triplet(
     )
     num_rel = int((t.closer_level == 0).sum())
     return MinedTriplets(t.anchor, t.closer, t.farther, num_rel, len(t.anchor) - num_rel, 0)
-
-
-def _mine_in_levels(
-    q: Tensor,
-    lv: Tensor,
-    alphas: tuple[float, float],
-    strategy: str,
-    per_pair: int,
-    generator: torch.Generator | None,
-) -> MinedTriplets:
-    """The ``"semihard"``, ``"hard"`` and ``"random"`` strategies on the pair levels ``lv``."""
-    pairs = _closer_pairs(lv)
-    start, pool, empty = pairs.first, pairs.n_far, None
-    if strategy == "random":  # grouped by level only
-        order = lv.to(torch.int16).sort(dim=1, stable=True).indices
-    else:
-        shifted, span = _level_frames(q, lv, alphas)
-        # the shifted keys are finite and >= 0, so their IEEE-754 bit patterns read as
-        # int64 sort (and compare) exactly as the floats do, and an integer sort is faster
-        sorted_val, order = shifted.view(torch.int64).sort(dim=1)
-        if strategy == "semihard":
-            start, pool, empty = _semihard_band(shifted, span, sorted_val, lv, pairs, alphas)
-    if strategy == "hard":
-        k = min(per_pair, lv.shape[1])
-        offsets = torch.arange(k, device=lv.device).expand(pairs.anchor.shape[0], k)
-        valid = offsets < pairs.n_far[:, None]
-    else:
-        offsets, valid = _sample_offsets(pool, per_pair, generator)
-    return _triplets_at(order, pairs, start, offsets, valid, empty)
 
 
 def mine_ranked_triplets(
@@ -391,14 +279,38 @@ def mine_ranked_triplets(
         none = torch.zeros(0, dtype=torch.long, device=dist.device)
         return MinedTriplets(none, none, none, 0, 0, 0)
     with torch.no_grad():
-        lv = pair_levels(labels, level, ref_labels, self_index, validate=False)
         q = weighted_distances(
             dist.detach().to(torch.float64), labels, ref_labels, theta, inverted=inverted,
             offset=offset, validate=False,
         )  # fmt: skip
-        if q.data_ptr() == dist.data_ptr():  # no weighting at all: never write into dist
-            q = q.clone()
-        return _mine_in_levels(q, lv, alphas, strategy, per_pair, generator)
+        drawn = _mine_keys(
+            q, labels, ref_labels, self_index, level, alphas, strategy, per_pair, generator
+        )
+        return _mined(drawn)
+
+
+def _mine_keys(
+    q: Tensor,
+    labels: Tensor,
+    ref_labels: Tensor | None,
+    self_index: Tensor | None,
+    level: Tensor,
+    alphas: tuple[float, float],
+    strategy: str,
+    per_pair: int,
+    generator: torch.Generator | None,
+) -> Drawn:
+    """The sampling strategies on the weighted keys ``q`` (float64, ``(B, R)``)."""
+    q = _exclude_self_pairs(_finite_keys(q), ref_labels, self_index, labels.shape[0])
+    tables = torch.cat(frame_tables(level.to(q.device), alphas))
+    eye = torch.eye(tables.shape[1], dtype=torch.float64, device=q.device)
+    rows = eye[labels]
+    cols = rows if ref_labels is None else eye[ref_labels]
+    planes, slots = q_planes(q, tables, rows, cols, alphas)
+    return draw_farther(
+        *search_planes(planes, strategy == "semihard"), slots, strategy=strategy,
+        per_pair=per_pair, generator=generator,
+    )  # fmt: skip
 
 
 def ranked_triplet_means(
