@@ -77,7 +77,7 @@ def _naive_with_self(
     return naive_loss(x, y, trip, ref_emb=mem, ref_labels=mem_y, reduction="mean")
 
 
-def _worker(rank: int, out_dir: str) -> None:
+def _worker(rank: int, out_dir: str, efficient: bool = False) -> None:
     torch.set_num_threads(1)
     # a file rendezvous: no TCP port to race for with other tests running in parallel
     store = f"file://{Path(out_dir) / 'store'}"
@@ -87,7 +87,7 @@ def _worker(rank: int, out_dir: str) -> None:
         x_local = x[rank * B : (rank + 1) * B].clone().requires_grad_(True)
         y_local = y[rank * B : (rank + 1) * B]
         loss = sm.SentimentConstraintLoss(class_names=NAMES, reducer=MeanReducer())
-        value = pml_dist.DistributedLossWrapper(loss)(x_local, y_local)
+        value = pml_dist.DistributedLossWrapper(loss, efficient=efficient)(x_local, y_local)
         value.backward()
         torch.save({"loss": value.detach(), "grad": x_local.grad}, Path(out_dir) / f"{rank}.pt")
     finally:
@@ -110,6 +110,28 @@ def test_distributed_loss_wrapper_two_processes() -> None:
         # ones are constants there)
         assert out["grad"].abs().sum() > 0
         torch.testing.assert_close(out["grad"], x.grad[r * B : (r + 1) * B], **TOL)
+
+
+def test_efficient_distributed_loss_wrapper_two_processes() -> None:
+    # efficient=True: each rank's anchors against the gathered batch (its own rows first), the
+    # self-pairs removed, handed over as PML pairs; the loss reads them as the allowed
+    # comparisons, so each rank gets every ranked triplet of its anchors across both ranks
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.multiprocessing.spawn(_worker, args=(tmp, True), nprocs=WORLD, join=True)
+        res = [torch.load(Path(tmp) / f"{r}.pt") for r in range(WORLD)]
+    x, y = _data(4)
+    loss_fn = sm.SentimentConstraintLoss(class_names=NAMES, reducer=MeanReducer())
+    for r, out in enumerate(res):
+        xr = x.clone().requires_grad_(True)
+        own = slice(r * B, (r + 1) * B)
+        others = [i for i in range(WORLD * B) if not own.start <= i < own.stop]
+        ref, ref_y = torch.cat([xr[own], xr[others]]), torch.cat([y[own], y[others]])
+        want = loss_fn(xr[own], y[own], ref_emb=ref, ref_labels=ref_y, self_index=torch.arange(B))
+        (want * WORLD).backward()
+        assert xr.grad is not None and out["grad"].abs().sum() > 0
+        torch.testing.assert_close(out["loss"], want.detach() * WORLD, **TOL)
+        # the gathered rows of the other rank are constants on this rank
+        torch.testing.assert_close(out["grad"], xr.grad[own], **TOL)
 
 
 def _clustered(n: int, seed: int) -> torch.utils.data.TensorDataset:
