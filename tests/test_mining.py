@@ -358,6 +358,38 @@ def test_unit_row_path_draws_what_the_distance_path_draws(strategy: str, per_pai
     assert (n_rel, n_empty) == (m_rel, m_empty)
 
 
+@pytest.mark.parametrize("strategy", ["semihard", "hard", "random"])
+@pytest.mark.parametrize("per_pair", [1, 3])
+@pytest.mark.parametrize("with_ref", [False, True])
+def test_large_batch_path_draws_what_the_planes_draw(
+    monkeypatch: pytest.MonkeyPatch, strategy: str, per_pair: int, with_ref: bool
+) -> None:
+    """From ``LISTED_MIN_PAIRS`` entries on, the miner lists the closer pairs and counts each
+    row's levels instead of searching them: the same triplets, counts and empty bands as the
+    four-plane search (float32, with duplicated rows: exact ties in the keys)."""
+    import sentiment_metric.functional.mining as fm
+
+    emb, labels = make_batch(48, seed=21)
+    emb[5] = emb[9]
+    emb[11] = emb[9]
+    args: tuple[torch.Tensor, ...] = (emb, labels)
+    if with_ref:
+        args = (emb, labels, *make_batch(36, seed=22))
+    outs = []
+    for threshold in (1 << 62, 1):
+        monkeypatch.setattr(fm, "LISTED_MIN_PAIRS", threshold)
+        miner = sm.SentimentSemiHardMiner(
+            class_names=MIKELS_FI_ORDER, strategy=strategy, per_pair=per_pair, seed=5,  # type: ignore[arg-type]
+            collect_stats=True,
+        )  # fmt: skip
+        out = miner(*args)
+        outs.append((out, miner.num_relative_triplets, miner.num_empty_band_triplets))
+    (grid, n_rel, n_empty), (listed, m_rel, m_empty) = outs
+    assert len(grid[0]) > 0
+    assert all(torch.equal(x, y) for x, y in zip(grid, listed))
+    assert (n_rel, n_empty) == (m_rel, m_empty)
+
+
 def test_unit_row_path_with_a_reference_set() -> None:
     emb, labels = make_batch(10, seed=13)
     ref, ref_labels = make_batch(30, seed=14)

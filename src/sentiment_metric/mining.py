@@ -19,7 +19,7 @@ from ._pml import check_pml_kwargs
 from .constraint import SentimentConstraints
 from .distance import SquaredEuclideanDistance
 from .errors import SentimentMetricError
-from .functional._frames import Drawn, gram_tables
+from .functional._frames import LISTED_MIN_PAIRS, Drawn, gram_tables
 from .functional.mining import (
     MINING_STRATEGIES,
     MinedTriplets,
@@ -76,13 +76,15 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         validate: check label ranges and finite embeddings on every call (reads values).
         **kwargs: for PML's ``BaseMiner`` (``distance=``, ``collect_stats=``).
 
-    With the default distance and ``validate=True`` a call is about 30 PyTorch ops whatever
-    the batch size: the value checks are one fused reduction and one read; the distance is read
-    as ``2 - 2·cos`` from one matrix product of the normalised rows (the matrix of
-    ``LpDistance(power=2)`` to rounding; a batch with an all-zero row is read by the distance
-    module instead); both closer levels are mined at once, from per-class-pair tables built
-    once per device and configuration. With ``per_pair=1`` the draws are one uniform number
-    per ``(anchor, sample)`` entry of the batch (``torch.rand((B, R))`` from ``generator``).
+    With the default distance and ``validate=True`` a call is about 30 PyTorch ops up to
+    ``B·R < 2**16`` (larger batches, no longer launch-bound, take a path of about 70 ops that
+    does less work, with the same triplets): the value checks are one fused reduction and one
+    read; the distance is read as ``2 - 2·cos`` from one matrix product of the normalised rows
+    (the matrix of ``LpDistance(power=2)`` to rounding; a batch with an all-zero row is read by
+    the distance module instead); both closer levels are mined at once, from per-class-pair
+    tables built once per device and configuration. With ``per_pair=1`` the draws are one
+    uniform number per ``(anchor, sample)`` entry of the batch (``torch.rand((B, R))`` from
+    ``generator``).
 
     ``torch.compile(miner, fullgraph=True, dynamic=True)`` works with ``validate=False`` and
     ``seed=None`` (seed torch's generator instead: dynamo cannot trace a ``torch.Generator``)
@@ -258,7 +260,8 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         unit = self._unit_rows_distance() and self.strategy != "all"
         if unit and emb.dtype not in (torch.float32, torch.float64):  # half: in float32
             emb, ref = emb.float(), None if ref is None else ref.float()
-        norm, probe = _probe(emb, labels, c, square=True)
+        square = emb.shape[0] ** 2 < LISTED_MIN_PAIRS  # one op fewer; (B, 1) when large
+        norm, probe = _probe(emb, labels, c, square=square)
         ref_norm = norm
         if ref is not None and ref_labels is not None:
             ref_norm, ref_probe = _probe(ref, ref_labels, c, square=False)

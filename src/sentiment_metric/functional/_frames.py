@@ -19,6 +19,13 @@ multiply-add from per-class-pair tables read once, and answered by one
 tables) only when the pairs are listed. A sample excluded from its own row (a self-pair) gets
 the key ``-inf``: it sorts first and its own counts are all equal (no farther sample).
 
+From :data:`LISTED_MIN_PAIRS` entries on (no longer launch-bound), :func:`draw_listed` gives the
+same triplets with less work: three planes (key, ``lo``, ``hi``; ``first``/``last`` are each
+row's level counts, read from the slots), one search of two planes, and only the listed closer
+pairs get a range and a draw. There the keys and queries (positive or ``-inf``) are sorted and
+searched as their float64 bit patterns read as int64: the same comparisons, so the same order
+(ties included), and an integer sort is faster.
+
 Memory grows like ``8·B·R``; nothing is ``B × R × R``. The band's far end is the one place a
 count reads ``<=`` for a strict ``<``: a sample with ``q(a,f) = q(a,c) + α`` exactly in the
 frame's rounding (a tie of measure zero) counts as inside.
@@ -32,8 +39,10 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "LISTED_MIN_PAIRS",
     "Drawn",
     "draw_farther",
+    "draw_listed",
     "frame_tables",
     "gram_planes",
     "gram_tables",
@@ -121,7 +130,7 @@ def search_planes(
         ``order`` ``(B, R)`` (the row's samples in key order) and the counts ``lo, hi,
         first, last``, each ``(B, R)`` (``band=False``: the level only, ``lo = hi = None``).
     """
-    key, queries = planes.split([1, 4])
+    key, queries = planes.split([1, 4])  # float64: an int64 view is one op more (issue 12)
     keys, order = key[0].sort(dim=1)
     if not band:  # "hard" and "random": the whole farther level
         first, last = torch.searchsorted(keys.repeat(2, 1, 1), queries[2:], right=True)
@@ -218,7 +227,26 @@ def draw_farther(
     if per_pair == 1:
         farther = order[a, pos[a, c]]
         return Drawn(a, c, farther, slot, None if band is None else ~band[a, c])
-    st, w = start[a, c], width[a, c]
+    band_p = None if band is None else band[a, c]
+    return _draw_many(order, a, c, slot, start[a, c], width[a, c], band_p, strategy=strategy,
+                      per_pair=per_pair, generator=generator)  # fmt: skip
+
+
+def _draw_many(
+    order: Tensor,
+    a: Tensor,
+    c: Tensor,
+    slot: Tensor,
+    st: Tensor,
+    w: Tensor,
+    band: Tensor | None,
+    *,
+    strategy: str,
+    per_pair: int,
+    generator: torch.Generator | None,
+) -> Drawn:
+    """``min(per_pair, w)`` farther samples of each listed pair (``per_pair > 1``): sorted
+    positions ``st + offsets`` of its anchor's row, spread per triplet."""
     if strategy == "hard":
         k = min(per_pair, order.shape[1])
         offsets = torch.arange(k, device=w.device).expand(w.shape[0], k)
@@ -232,5 +260,87 @@ def draw_farther(
     def spread(t: Tensor) -> Tensor:
         return t[:, None].expand(-1, k)[valid]
 
-    empty = None if band is None else spread(~band[a, c])
+    empty = None if band is None else spread(~band)
     return Drawn(spread(a), spread(c), farther, spread(slot), empty)
+
+
+LISTED_MIN_PAIRS = 1 << 16
+"""From this many ``(anchor, sample)`` entries on, :func:`draw_listed` (no longer launch-bound)."""
+
+_LISTED_BAND = [0, 5, 6, 7, 1, 2]  # gram_tables rows: key; slope; the slots; lo, hi
+_LISTED_LEVEL = [0, 5, 6, 7]  # "hard", "random": the level only
+
+
+def _listed_planes(
+    tables: Tensor, rows: Tensor, cols: Tensor, gram: Tensor, band: bool
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The key plane ``(B, R)`` and, when ``band``, the ``lo``/``hi`` planes side by side in
+    each row ``(B, 2R)`` (one search, no copy), as int64 bit patterns (see the module's
+    docstring), and the slots ``(2, B, R)``: :func:`gram_planes`'s values."""
+    picked = tables[_LISTED_BAND if band else _LISTED_LEVEL]
+    tab = torch.einsum("bi,kij,rj->kbr", rows, picked, cols)
+    key = torch.addcmul(tab[0], tab[1], gram).view(torch.int64)
+    if not band:
+        return key, tab[2:4], None
+    b, r = gram.shape
+    both = tab.new_empty((b, 2, r))
+    torch.addcmul(tab[4:6], tab[1], gram, out=both.transpose(0, 1))
+    return key, tab[2:4], both.view(b, 2 * r).view(torch.int64)
+
+
+def draw_listed(
+    tables: Tensor,
+    rows: Tensor,
+    cols: Tensor,
+    gram: Tensor,
+    *,
+    batch: bool,
+    strategy: str,
+    per_pair: int,
+    generator: torch.Generator | None,
+    count_empty: bool,
+) -> Drawn:
+    """:func:`gram_planes`, :func:`search_planes` and :func:`draw_farther` for large batches:
+    the same triplets, with less work.
+
+    The planes ``lo``/``hi`` are the same values (``first``/``last`` are not built: they are
+    each row's level counts, read from the slots, the self-pair's ``-inf`` key first when
+    ``batch``), one sort and one search of two planes; the pairs with a farther sample are
+    listed first (one :func:`torch.nonzero`, the same order) and only they get a range and a
+    draw (the same ``torch.rand((B, R))`` entries).
+    """
+    band_mode = strategy == "semihard"
+    key, slots, both = _listed_planes(tables, rows, cols, gram, band_mode)
+    keys, order = key.sort(dim=1)
+    b, r = keys.shape
+    if batch:  # the self-pair (key -inf, first in its row) has no triplet
+        slots[0].fill_diagonal_(0.0)
+    n = slots.sum(dim=2)  # (2, B): non-self level-0 and level-1 samples per row
+    n0 = n[0] + 1.0 if batch else n[0]
+    cum = torch.stack([n0, n0 + n[1], torch.full_like(n0, r)]).long()  # level 1, 2 starts; R
+    far = (cum.diff(dim=0) > 0)[:, :, None]
+    slot, a, c = torch.nonzero(torch.logical_and(slots, far), as_tuple=True)
+    # flat indices: index_select is about 3x faster than [a, c] on the CPU
+    flat, at = torch.add(c, a, alpha=r), torch.add(a, slot, alpha=b)
+    first, last = cum.view(-1).index_select(0, at), cum[1:].reshape(-1).index_select(0, at)
+    band: Tensor | None = None
+    if both is not None:
+        found = torch.searchsorted(keys, both, right=True).view(-1)  # (B, 2R): lo | hi
+        lo_at = torch.add(c, a, alpha=2 * r)
+        lo, hi = found.index_select(0, lo_at), found.index_select(0, lo_at + r)
+        band = hi > lo
+        start = torch.where(band, lo, first)
+        width = torch.where(band, hi, last) - start
+    else:
+        start, width = first, last - first
+    if not count_empty:
+        band = None
+    if per_pair > 1:
+        return _draw_many(order, a, c, slot, start, width, band, strategy=strategy,
+                          per_pair=per_pair, generator=generator)  # fmt: skip
+    pos = start
+    if strategy != "hard":
+        u = _uniform(torch.Size((b, r)), generator, gram.device)
+        pos = start + (u.view(-1).index_select(0, flat) * width).long()
+    farther = order.view(-1).index_select(0, torch.add(pos, a, alpha=r))
+    return Drawn(a, c, farther, slot, None if band is None else ~band)

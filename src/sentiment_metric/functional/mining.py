@@ -52,8 +52,10 @@ from torch import Tensor
 from .._checks import check_choice, check_finite, check_margins, check_positive_int, check_shape
 from ..errors import SentimentMetricError
 from ._frames import (
+    LISTED_MIN_PAIRS,
     Drawn,
     draw_farther,
+    draw_listed,
     frame_tables,
     gram_planes,
     q_planes,
@@ -166,6 +168,11 @@ def mine_unit_rows(
         gram.fill_diagonal_(float("inf"))  # D = -inf: a self-pair's key sorts first
     rows = eye[labels]
     cols = rows if ref_labels is None else eye[ref_labels]
+    if gram.numel() >= LISTED_MIN_PAIRS:  # not launch-bound: less work, more ops
+        return draw_listed(
+            tables, rows, cols, gram, batch=ref is None, strategy=strategy, per_pair=per_pair,
+            generator=generator, count_empty=count_empty,
+        )  # fmt: skip
     planes, slots = gram_planes(tables, rows, cols, gram)
     return draw_farther(
         *search_planes(planes, strategy == "semihard"), slots, strategy=strategy,
