@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_metric.recipes.cli import main
-from sentiment_metric.recipes.demo import DEMO_ARMS, winners
+from sentiment_metric.recipes.demo import DEMO_ARMS, mean_metrics, winners
 from sentiment_metric.recipes.evaluate import HEADLINE_METRICS
 
 
@@ -17,7 +17,7 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     for name in DEMO_ARMS:
         assert f"| {name} |" in printed
-    assert "wall time" in printed and "one seed" in printed and "efficacy" in printed
+    assert "wall time" in printed and "one seed (0)" in printed and "efficacy" in printed
     for name in ("metrics.json", "embedding.png", "retrieval.png"):
         assert (tmp_path / name).stat().st_size > 1000
     doc = json.loads((tmp_path / "metrics.json").read_text())
@@ -31,6 +31,33 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert set(doc["winners"]) == set(HEADLINE_METRICS)
     assert all(w in (*DEMO_ARMS, "tie") for w in doc["winners"].values())
     assert len(list((tmp_path / "runs").iterdir())) == len(DEMO_ARMS)  # one run folder per arm
+
+
+def test_demo_two_seeds_report_mean_and_spread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["demo", "--quick", "--seeds", "3", "4", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "mean ± std over 2 seeds (3, 4)" in printed and " ± " in printed.split("\n\n")[1]
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["settings"]["seeds"] == [3, 4]
+    for name in DEMO_ARMS:
+        runs = doc["runs"][name]
+        assert len(runs) == 2
+        for key in HEADLINE_METRICS:
+            vals = [r[key] for r in runs]
+            assert doc["models"][name][key] == pytest.approx(sum(vals) / 2)
+            assert doc["models"][name]["std"][key] == pytest.approx(abs(vals[0] - vals[1]) / 2**0.5)
+    assert len(list((tmp_path / "runs").iterdir())) == 2 * len(DEMO_ARMS)
+
+
+def test_mean_metrics_keeps_numbers_only() -> None:
+    m = mean_metrics(
+        [{"accuracy": 0.5, "name": "x", "n": 2}, {"accuracy": 0.7, "name": "y", "n": 4}]
+    )
+    assert m["accuracy"] == pytest.approx(0.6) and m["n"] == 3.0 and "name" not in m
+    assert mean_metrics([{"accuracy": 0.5}])["std"] == {"accuracy": 0.0}
 
 
 def test_demo_arms_differ_only_in_the_objective() -> None:

@@ -83,7 +83,9 @@ def _add_demo(sub: Any) -> None:
     d.add_argument("--epochs", type=_positive_int, default=None, help="override the epochs")
     d.add_argument("--train-size", type=_positive_int, default=None, help="training images")
     d.add_argument("--test-size", type=_positive_int, default=None, help="test images")
-    d.add_argument("--seed", type=_nonneg_int, default=0)
+    d.add_argument(
+        "--seeds", type=_nonneg_int, nargs="+", default=None, help="default 0 1 (--quick: 0)"
+    )
     d.add_argument("--device", default="auto")
     d.add_argument("--no-progress", dest="progress", action="store_false")
 
@@ -165,7 +167,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         train_size=args.train_size,
         test_size=args.test_size,
-        seed=args.seed,
+        seeds=args.seeds,
         device=args.device,
         progress=args.progress,
     )

@@ -2,16 +2,18 @@
 sentiment constraints, on generated textures.
 
 Every arm (:data:`DEMO_ARMS`) shares the backbone
-(:func:`~sentiment_metric.models.small_convnet`), data, schedule and seed, and is embedded by
-its pooled (FC) features; they differ only in the objective. :func:`run_demo` trains them,
-compares them on the test split and writes ``metrics.json``, ``embedding.png`` and
-``retrieval.png``. One seed: the efficacy study (``benchmarks/efficacy.py``, the docs' "Does
-it help?") has the spread over seeds and the ablations.
+(:func:`~sentiment_metric.models.small_convnet`), data, schedule and seeds, and is embedded by
+its pooled (FC) features; they differ only in the objective. :func:`run_demo` trains them
+with each seed (two by default: what fits in about two minutes on two CPU cores), compares
+their mean ± std on one test split and writes ``metrics.json``, ``embedding.png`` and
+``retrieval.png``. The efficacy study (``benchmarks/efficacy.py``, the docs' "Does it help?")
+has five seeds, more data sets and the ablations.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 
 from .. import MIKELS_WHEEL
+from ..errors import SentimentMetricError
 from .config import TrainConfig
 from .datasets import TEXTURE_MEAN, TEXTURE_STD, recipe_dataset
 from .evaluate import (
@@ -34,7 +37,7 @@ from .loop import train
 from .plots import plot_embedding, plot_retrieval
 from .retrieve import topk_neighbors
 
-__all__ = ["DEMO_ARMS", "DEMO_SETTINGS", "demo_summary", "run_demo"]
+__all__ = ["DEMO_ARMS", "DEMO_SEEDS", "DEMO_SETTINGS", "demo_summary", "mean_metrics", "run_demo"]
 
 DEMO_SETTINGS: dict[str, dict[str, Any]] = {
     "full": {
@@ -60,7 +63,10 @@ DEMO_SETTINGS: dict[str, dict[str, Any]] = {
         "lr_step": 10,
     },
 }
-"""The demo's sizes: ``full`` fits about 5 minutes on 2 CPU cores; ``quick`` is for tests."""
+"""The demo's sizes: ``full`` takes about a minute per seed on 2 CPU cores; ``quick`` is for
+tests."""
+DEMO_SEEDS = {"full": (0, 1), "quick": (0,)}
+"""The default seeds of each setting."""
 
 DEMO_ARMS: dict[str, dict[str, Any]] = {
     "softmax": {"loss": "softmax", "embedding": "fc"},
@@ -85,22 +91,24 @@ def run_demo(
     epochs: int | None = None,
     train_size: int | None = None,
     test_size: int | None = None,
-    seed: int = 0,
+    seeds: Sequence[int] | None = None,
     device: str = "auto",
     progress: bool = True,
     log: Log = print,
 ) -> dict[str, Any]:
-    """Train every arm of :data:`DEMO_ARMS` on generated textures and compare them on the
-    test split.
+    """Train every arm of :data:`DEMO_ARMS` with each of ``seeds`` (default
+    :data:`DEMO_SEEDS`) on generated textures and compare their mean ± std on the test split
+    (generated with the first seed; each seed draws its own training textures and
+    initialisation).
 
     Writes ``metrics.json``, ``embedding.png`` (PCA of the arms' test embeddings, coloured on
-    the wheel) and ``retrieval.png`` (four queries and their top 5, last arm) to ``out``, and
-    returns the metrics document.
+    the wheel) and ``retrieval.png`` (four queries and their top 5, last arm), both of the
+    first seed's models, to ``out``, and returns the metrics document.
 
     The full setting (:data:`DEMO_SETTINGS`): 4096 training and 1024 test textures at 64 px,
     the small CNN at width 16 trained from scratch, batch 64 (8 per emotion), SGD with
     momentum 0.9 and weight decay 5e-4, learning rate 0.02 (x5 for the new layers), divided
-    by 10 every 8 epochs, 20 epochs (about 100 s on 2 idle CPU cores). This is a
+    by 10 every 8 epochs, 20 epochs (about a minute per seed on 2 idle CPU cores). This is a
     from-scratch schedule chosen for the small CNN on a CPU, not the paper's fine-tuning
     schedule (the trainer's defaults). The retrieval metrics rank the L2-normalised
     embeddings of the test set against each other.
@@ -109,23 +117,31 @@ def run_demo(
     s = dict(DEMO_SETTINGS["quick" if quick else "full"])
     overrides = {"epochs": epochs, "train_size": train_size, "test_size": test_size}
     s.update({key: v for key, v in overrides.items() if v is not None})
+    seeds = list(DEMO_SEEDS["quick" if quick else "full"] if seeds is None else seeds)
+    if not seeds:
+        raise SentimentMetricError("seeds must name at least one seed")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     test_ds = recipe_dataset(
-        "textures", None, "test", s["image_size"], size=s["test_size"], seed=seed
+        "textures", None, "test", s["image_size"], size=s["test_size"], seed=seeds[0]
     )
-    common = _common_config(s, seed, device, progress)
-    results: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in DEMO_ARMS}
     embeddings: dict[str, Any] = {}
-    for name, arm in DEMO_ARMS.items():
-        results[name], embeddings[name] = _train_arm(name, arm, common, out_dir, test_ds, log)
+    for seed in seeds:
+        common = _common_config(s, seed, device, progress)
+        for name, arm in DEMO_ARMS.items():
+            metrics, emb = _train_arm(name, arm, common, out_dir, test_ds, log)
+            runs[name].append(metrics)
+            embeddings.setdefault(name, emb)  # the first seed's, for the figures
     names = list(DEMO_ARMS)
     _plot(out_dir, test_ds, names, embeddings)
+    results = {name: mean_metrics(runs[name]) for name in names}
     doc = {
         "models": results,
+        "runs": runs,
         "winners": winners(results, names),
         "table": comparison_table(results, names),
-        "settings": {**s, "seed": seed, "quick": quick},
+        "settings": {**s, "seeds": seeds, "quick": quick},
         "wall_time_s": time.perf_counter() - t_start,
         "cpu_time_s": time.process_time(),
         "torch_threads": torch.get_num_threads(),
@@ -166,16 +182,17 @@ def _train_arm(
     test_ds: Any,
     log: Log,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Train one arm afresh in ``out/runs/<slug>``; its test metrics and embeddings."""
+    """Train one arm afresh in ``out/runs/<slug>-seed<seed>``; its test metrics and
+    embeddings."""
     slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-    run_dir = out_dir / "runs" / slug
+    run_dir = out_dir / "runs" / f"{slug}-seed{common['seed']}"
     for stale in ("last.pt", "metrics.jsonl"):
         if (run_dir / stale).exists():
             (run_dir / stale).unlink()
     cfg = TrainConfig(**common, **arm, out=str(run_dir))
     log(
-        f"[demo] training {name} ({cfg.epochs} epochs, {cfg.train_size} images, "
-        f"{cfg.image_size} px)..."
+        f"[demo] training {name}, seed {cfg.seed} ({cfg.epochs} epochs, {cfg.train_size} "
+        f"images, {cfg.image_size} px)..."
     )
     t0, c0 = time.perf_counter(), time.process_time()
     res = train(cfg)
@@ -192,17 +209,39 @@ def _train_arm(
     return metrics, emb
 
 
+def mean_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The mean of each numeric metric over ``runs`` (one dict per seed), and under ``"std"``
+    their standard deviations (0 for one run).
+
+    Example:
+        >>> m = mean_metrics([{"accuracy": 0.5}, {"accuracy": 0.7}])
+        >>> round(m["accuracy"], 3), round(m["std"]["accuracy"], 3)
+        (0.6, 0.141)
+    """
+    out: dict[str, Any] = {"std": {}}
+    for key, first in runs[0].items():
+        if isinstance(first, (int, float)) and not isinstance(first, bool):
+            vals = [float(r[key]) for r in runs]
+            out[key] = statistics.fmean(vals)
+            out["std"][key] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return out
+
+
 def comparison_table(results: Mapping[str, Mapping[str, Any]], names: Sequence[str]) -> str:
-    """The markdown table of the headline metrics, one row per model."""
+    """The markdown table of the headline metrics, one row per model (mean ± std when the
+    results carry a spread over seeds)."""
     heads = [headline_title(key, K) for key in HEADLINE_METRICS]
     lines = ["| model | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for name in names:
-        vals = [results[name].get(key) for key in HEADLINE_METRICS]
-        lines.append(
-            f"| {name} | "
-            + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in vals)
-            + " |"
-        )
+        std = results[name].get("std") or {}
+        cells = []
+        for key in HEADLINE_METRICS:
+            v = results[name].get(key)
+            cell = f"{v:.3f}" if isinstance(v, float) else str(v)
+            if std.get(key):
+                cell += f" ± {std[key]:.3f}"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -284,12 +323,15 @@ def demo_summary(doc: Mapping[str, Any], out: str | Path) -> str:
         f"  {key}: {'tie' if who == 'tie' else who + ' better'}"
         for key, who in doc["winners"].items()
     ]
+    seeds = s["seeds"]
+    n = "one seed" if len(seeds) == 1 else f"mean ± std over {len(seeds)} seeds"
     lines.append(
         f"\n{'Measured' if not s['quick'] else 'Quick run (not meaningful)'}: "
         f"{s['train_size']} training / {s['test_size']} test "
-        f"images, {s['epochs']} epochs, one seed ({s['seed']}); wall time "
-        f"{doc['wall_time_s']:.0f} s. The spread over seeds and the ablations: "
-        "benchmarks/efficacy.py (docs: Does it help?)."
+        f"images, {s['epochs']} epochs, {n} ({', '.join(map(str, seeds))}); wall time "
+        f"{doc['wall_time_s']:.0f} s. With so few seeds, differences within the spread mean "
+        "little: five seeds, more data sets and the ablations are in benchmarks/efficacy.py "
+        "(docs: Does it help?)."
     )
     lines.append(f"wrote {out}/metrics.json, embedding.png, retrieval.png")
     return "\n".join(lines)
