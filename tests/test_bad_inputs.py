@@ -906,6 +906,28 @@ def _recipe_rows() -> Iterator[Row]:
     )
 
 
+def _second_order(indices: Any = None) -> torch.Tensor:
+    """The gradient of a gradient penalty through the default (fused) loss."""
+    x = _emb().double().requires_grad_()
+    loss = sm.SentimentConstraintLoss(class_names=NAMES)
+    (g,) = torch.autograd.grad(loss(x, _labels(), indices), x, create_graph=True)
+    return torch.autograd.grad(g.square().sum(), x)[0]
+
+
+def _hardening_rows() -> Iterator[Row]:
+    """Issue 19's classes (and issue 18 item 1), one row or more each."""
+    R = Row
+    yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
+    yield R(
+        "SentimentConstraintLoss",
+        "double-backward-mined",
+        lambda: _second_order(
+            sm.SentimentSemiHardMiner(class_names=NAMES, seed=0)(_emb().double(), _labels())
+        ),
+        OK,
+    )
+
+
 def _memory_d(e: torch.Tensor) -> Any:
     loss = sm.SentimentConstraintLoss(class_names=NAMES)
     return sm.SentimentCrossBatchMemory(loss, embedding_size=D, memory_size=64)(e, _labels())
@@ -926,6 +948,7 @@ def _all_rows() -> list[Row]:
         rows += _label_rows(name, g)
     for part in (_wheel_and_module_rows, _model_rows, _triplet_rows, _ranking_rows, _recipe_rows):
         rows += part()
+    rows += _hardening_rows()
     return [_with_owner(r) for r in rows]
 
 

@@ -112,6 +112,24 @@ def _embedding_grad(wd: Tensor, x: Tensor, nb: Tensor) -> Tensor:
     return torch.addcmul(dx, x, c, value=-1.0) / nb
 
 
+def _save_gradient(ctx: Any, emb: Tensor, wd: Tensor, x: Tensor, nb: Tensor) -> None:
+    """Save ``∂L/∂e`` (the backward's one multiplication) and what double backward needs:
+    ``emb`` and ``wd = ∂L/∂D``, which is constant almost everywhere (counts of hinges over
+    their denominators), so the second derivative flows through the distances only."""
+    ctx.save_for_backward(_embedding_grad(wd, x, nb), emb, wd)
+
+
+def _saved_gradient(ctx: Any) -> Tensor:
+    """``∂L/∂e``: the saved one; under grad mode (``create_graph=True``: a gradient penalty,
+    a second-order term) rebuilt from ``emb`` by differentiable operators, so that its own
+    gradient is right (issue 19: it was silently zero)."""
+    de, emb, wd = ctx.saved_tensors
+    if not (torch.is_grad_enabled() and emb.requires_grad):
+        return de
+    nb = torch.linalg.vector_norm(emb, dim=1, keepdim=True).clamp_min(_NORM_EPS)
+    return _embedding_grad(wd, emb / nb, nb)
+
+
 def _denominators(kinds: tuple[str, str], nz: Tensor, count: Tensor | None) -> Tensor:
     """Per sub-loss: the number of non-zero terms, of triplets (``mean``) or 1 (``sum``)."""
     if kinds == ("avg_nonzero", "avg_nonzero"):
@@ -168,14 +186,12 @@ class FusedExhaustive(torch.autograd.Function):
                 wd = torch.einsum("kbr,k->br", grad_q, w)
             else:
                 wd = torch.einsum("kbr,k,jbr->br", grad_q, w, theta)
-            ctx.save_for_backward(_embedding_grad(wd.to(emb.dtype), x, nb))
+            _save_gradient(ctx, emb, wd.to(emb.dtype), x, nb)
         return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (de,) = ctx.saved_tensors
-        return grad * de, None, None, None, None, None
+        return grad * _saved_gradient(ctx), None, None, None, None, None
 
 
 def _triplet_counts(key: Tensor, seg: Tensor) -> Tensor:
@@ -260,14 +276,12 @@ class FusedTriplets(torch.autograd.Function):
                 gq = torch.einsum("kot,k,po,jpt->pt", ind, w, signs, theta)
             wd = torch.zeros(d.shape, dtype=gq.dtype, device=d.device)
             wd.index_put_((anchors, xy), gq, accumulate=True)
-            ctx.save_for_backward(_embedding_grad(wd.to(emb.dtype), x, nb))
+            _save_gradient(ctx, emb, wd.to(emb.dtype), x, nb)
         return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (de,) = ctx.saved_tensors
-        return (grad * de,) + (None,) * 8
+        return (grad * _saved_gradient(ctx),) + (None,) * 8
 
 
 def _cached(cache: dict[tuple[Any, ...], Any] | None, key: tuple[Any, ...], build: Any) -> Any:
