@@ -914,10 +914,29 @@ def _second_order(indices: Any = None) -> torch.Tensor:
     return torch.autograd.grad(g.square().sum(), x)[0]
 
 
+def _looped_folder() -> int:
+    """An image folder with ``ln -s .. awe/up``: each of its 2 images must count once."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp())
+    for emo in ("awe", "fear"):
+        (root / emo).mkdir()
+        Image.new("RGB", (4, 4)).save(root / emo / "a.png")
+    (root / "awe" / "up").symlink_to("..")
+    n = len(recipes.build_dataset("folder", root=root))
+    if n != 2:
+        raise AssertionError(f"{n} samples from 2 images")
+    return n
+
+
 def _hardening_rows() -> Iterator[Row]:
     """Issue 19's classes (and issue 18 item 1), one row or more each."""
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
+    yield R("build_dataset", "symlink-loop", _looped_folder, OK)
     yield R(
         "SentimentConstraintLoss",
         "double-backward-mined",

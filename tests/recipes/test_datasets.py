@@ -507,3 +507,25 @@ def test_stratified_split_function() -> None:
     assert counts["test"] == [1, 15, 0]
     with pytest.raises(sm.SentimentMetricError, match="summing to 1"):
         stratified_split(labels, fractions=(0.5, 0.5, 0.5))
+
+
+def test_symlink_loop_counts_each_file_once(tmp_path: Path) -> None:
+    """Issue 19: ``ln -s .. awe/up`` once made 8 images thousands of mislabelled samples."""
+    make_folders(tmp_path, {"awe": 4, "fear": 4})
+    (tmp_path / "awe" / "up").symlink_to("..")
+    (tmp_path / "awe" / "again").symlink_to(".")
+    (tmp_path / "fear" / "twin.jpg").symlink_to(tmp_path / "fear" / "fear_000.jpg")
+    ds = EmotionImageFolder(tmp_path)
+    assert sorted(Path(p).name for p, _ in ds.samples) == sorted(
+        [f"awe_{i:03d}.jpg" for i in range(4)] + [f"fear_{i:03d}.jpg" for i in range(4)]
+    )
+    assert ds.targets == [0] * 4 + [1] * 4
+
+
+def test_retrieval_gallery_lists_each_file_once(tmp_path: Path) -> None:
+    from sentiment_metric.recipes.retrieve import list_images
+
+    make_folders(tmp_path, {"awe": 3})
+    (tmp_path / "awe" / "up").symlink_to("..")
+    found = list_images([tmp_path, tmp_path / "awe", tmp_path / "awe" / "awe_000.jpg"])
+    assert [p.name for p in found] == [f"awe_{i:03d}.jpg" for i in range(3)]

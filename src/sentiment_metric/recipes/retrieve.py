@@ -19,7 +19,7 @@ from .. import MIKELS_WHEEL, SentimentMetricError
 from ..functional import exact_knn
 from .build import load_trained
 from .datasets import EmotionImageFolder
-from .datasets.base import UnreadableImageError, image_files
+from .datasets.base import UnreadableImageError, image_files, unique_files
 from .evaluate import checkpoint_dataset, compute_embeddings
 from .files import write_json
 from .plots import plot_retrieval
@@ -68,7 +68,8 @@ def topk_neighbors(
 
 
 def list_images(paths: Sequence[str | Path]) -> list[Path]:
-    """Image files named by ``paths`` (files, or folders searched recursively), in order."""
+    """Image files named by ``paths`` (files, or folders searched recursively), in order,
+    each file once (:func:`~sentiment_metric.recipes.datasets.base.image_files`)."""
     out: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -81,7 +82,7 @@ def list_images(paths: Sequence[str | Path]) -> list[Path]:
             out.append(p)
         else:
             raise SentimentMetricError(f"{str(p)!r} does not exist")
-    return out
+    return unique_files(out)
 
 
 class _Files(torch.utils.data.Dataset):

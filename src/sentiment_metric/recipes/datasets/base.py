@@ -59,6 +59,7 @@ __all__ = [
     "emotion_folders",
     "image_files",
     "set_substitution",
+    "unique_files",
 ]
 
 IMG_EXTENSIONS: tuple[str, ...] = (
@@ -106,12 +107,38 @@ def _is_image(name: str) -> bool:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, hidden entries skipped), sorted."""
+    """Image files under ``folder`` (recursive, hidden entries skipped), sorted, each once.
+
+    Symbolic links are followed, but a linked folder already walked or above ``folder`` (a
+    loop such as ``ln -s .. up``) is not entered again, and a file reached by several paths
+    is listed once (its first path in sorted order): no sample is counted twice or read
+    under another folder's label.
+    """
+    seen = {os.path.realpath(folder)}
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = os.path.join(os.path.realpath(dirpath), "")
+        keep = []
+        for d in sorted(d for d in dirnames if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real not in seen and not here.startswith(os.path.join(real, "")):
+                seen.add(real)  # neither walked nor above this folder (a loop)
+                keep.append(d)
+        dirnames[:] = keep
         out.extend(Path(dirpath) / f for f in filenames if _is_image(f))
-    return sorted(out)
+    return unique_files(sorted(out))
+
+
+def unique_files(paths: list[Path]) -> list[Path]:
+    """``paths`` without the repeats of a file (the same real path), first kept, in order."""
+    seen: set[str] = set()
+    out = []
+    for p in paths:
+        real = os.path.realpath(p)
+        if real not in seen:
+            seen.add(real)
+            out.append(p)
+    return out
 
 
 def canonical_emotion(name: str, wheel: EmotionWheel, where: str) -> str:
