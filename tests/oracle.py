@@ -302,3 +302,34 @@ def check_invariants(
                 assert sorted(key(a, f) for f in got) == pytest.approx(best)
     assert len(produced) == expected_pairs  # every (anchor, closer) pair with a farther is used
     assert out.num_empty_band == empty_total
+
+
+def naive_hierarchical_ap(ranked: list[int], yq: int, groups: list[int]) -> float:
+    """H-AP of one query from the formula (Ramzi et al. 2022): explicit loops over the ranks,
+    ``rel = (2 - level) / 2`` with the level read off ``groups``; NaN when ``Σ rel = 0``."""
+
+    def rel(y: int) -> float:
+        level = 0 if y == yq else (1 if groups[y] == groups[yq] else 2)
+        return (2 - level) / 2
+
+    total = sum(rel(y) for y in ranked)
+    if total == 0:
+        return float("nan")
+    acc = 0.0
+    for k, yk in enumerate(ranked):
+        if rel(yk) == 0:
+            continue
+        h_rank = rel(yk)
+        for yj in ranked[:k]:
+            if rel(yj) > 0:
+                h_rank += min(rel(yk), rel(yj))
+        acc += h_rank / (k + 1)
+    return acc / total
+
+
+def naive_group_miss_share(ranked: list[int], yq: int, groups: list[int], k: int) -> float:
+    """Among the top ``k`` of another class, the share of another group (NaN without one)."""
+    wrong = [y for y in ranked[:k] if y != yq]
+    if not wrong:
+        return float("nan")
+    return sum(1 for y in wrong if groups[y] != groups[yq]) / len(wrong)

@@ -59,13 +59,17 @@ def _labels(b: int = B) -> torch.Tensor:
     return torch.arange(b) % C
 
 
+UNDEFINED_WITHOUT_MISTAKES = {"group_miss_share_at_k"}
+"""Measures documented as NaN where nothing is wrong to grade (e.g. one class only)."""
+
+
 def _finite(x: Any) -> bool:
     if isinstance(x, torch.Tensor):
         return not x.is_floating_point() or bool(torch.isfinite(x).all())
     if isinstance(x, float):
         return math.isfinite(x)
     if isinstance(x, Mapping):
-        return all(_finite(v) for v in x.values())
+        return all(_finite(v) for k, v in x.items() if k not in UNDEFINED_WITHOUT_MISTAKES)
     if isinstance(x, (tuple, list)):
         return all(_finite(v) for v in x)
     return True
@@ -816,6 +820,66 @@ def _ranking_rows() -> Iterator[Row]:
         lambda: F.mean_wheel_distance_of_errors(_labels() + C, _labels(), DIS),
         ERR,
         "preds",
+    )
+    yield R(
+        "hierarchical_average_precision",
+        "plain",
+        lambda: F.hierarchical_average_precision(RL, QL, GROUPS),
+        OK,
+    )
+    yield R(
+        "hierarchical_average_precision",
+        "groups-not-1d",
+        lambda: F.hierarchical_average_precision(RL, QL, LEVEL),
+        ERR,
+        "groups",
+    )
+    yield R(
+        "hierarchical_average_precision",
+        "label-beyond-groups",
+        lambda: F.hierarchical_average_precision(RL, QL + C, GROUPS),
+        ERR,
+        "query_labels",
+    )
+    yield R(
+        "group_miss_share_at_k",
+        "plain",
+        lambda: F.group_miss_share_at_k(RL, QL, GROUPS, 3),
+        OK,
+    )
+    yield R(
+        "group_miss_share_at_k",
+        "k-too-deep",
+        lambda: F.group_miss_share_at_k(RL, QL, GROUPS, 9),
+        ERR,
+        "k",
+    )
+    yield R(
+        "group_miss_share_at_k",
+        "ranked-labels-1d",
+        lambda: F.group_miss_share_at_k(QL, QL, GROUPS, 1),
+        ERR,
+        "ranked_labels",
+    )
+    yield R(
+        "group_miss_share_of_errors",
+        "plain",
+        lambda: F.group_miss_share_of_errors(_labels(), _labels().flip(0), GROUPS),
+        OK,
+    )
+    yield R(
+        "group_miss_share_of_errors",
+        "preds-out-of-range",
+        lambda: F.group_miss_share_of_errors(_labels() + C, _labels(), GROUPS),
+        ERR,
+        "preds",
+    )
+    yield R(
+        "group_miss_share_of_errors",
+        "labels-wrong-length",
+        lambda: F.group_miss_share_of_errors(_labels(), _labels()[:3], GROUPS),
+        ERR,
+        "labels",
     )
     yield R(
         "retrieval_metrics",

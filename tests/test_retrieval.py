@@ -156,10 +156,21 @@ def test_perfect_embedding_and_opposite_polarity_first():
     )
     assert acc["anmrr"] == pytest.approx(0.0, abs=1e-12)
     assert acc["mean_wheel_distance_at_k"] == 0.0
+    assert math.isnan(acc["group_miss_share_at_k"])  # no other class in any top 4
+    # one-hot classes ignore polarity: same-polarity classes are no nearer than the others
+    assert 0.0 < acc["hierarchical_average_precision"] < 1.0
     assert all(
         v == pytest.approx(1.0)
         for n, v in acc.items()
-        if n not in ("anmrr", "mean_wheel_distance_at_k", "NMI", "AMI")  # k-means: own test
+        if n
+        not in (
+            "anmrr",
+            "mean_wheel_distance_at_k",
+            "group_miss_share_at_k",
+            "hierarchical_average_precision",
+            "NMI",  # k-means: own test
+            "AMI",
+        )
     )
     # on a line: amusement(0) then its wheel neighbours, or then the opposite polarity
     labels = torch.tensor([0, 0, 3, 2, 6, 7])  # FI: amusement x2, contentment, awe, fear, sadness

@@ -15,6 +15,7 @@ import sentiment_metric as sm
 from sentiment_metric.functional import retrieval as R
 
 from ..conftest import MIKELS_FI_ORDER
+from ..oracle import naive_group_miss_share, naive_hierarchical_ap
 
 REL = sm.MIKELS_WHEEL.relations(MIKELS_FI_ORDER)
 ALL = [*R.RETRIEVAL_METRICS, "precision_at_2", "precision_at_3"]
@@ -79,6 +80,8 @@ def brute_query(ranked, yq, k, ks, rel, gtm, cand_labels, wk=None):
     avr = sum(star) / big_r
     mrr = avr - 0.5 - big_r / 2
     res["anmrr"] = mrr / (1.25 * kq - 0.5 - big_r / 2)
+    res["hierarchical_average_precision"] = naive_hierarchical_ap(ranked, yq, groups)
+    res["group_miss_share_at_k"] = naive_group_miss_share(ranked, yq, groups, wk)
     return res
 
 
@@ -137,7 +140,10 @@ def compare(q, yq, r, yr, ref_includes_query, k, ks, chunk_size=None):
             if expect is None:
                 assert math.isnan(got), (name, i)
             else:
-                assert got == pytest.approx(expect[name], rel=1e-9, abs=1e-12), (name, i)
+                assert got == pytest.approx(expect[name], rel=1e-9, abs=1e-12, nan_ok=True), (
+                    name,
+                    i,
+                )
 
 
 # ------------------------------------------------------------------ hand-made cases
@@ -262,7 +268,8 @@ def test_engine_matches_brute_force_drawn(seed, m, n, ref_includes_query, n_labe
             if expect is None:
                 assert math.isnan(float(v[i]))
             else:
-                assert float(v[i]) == pytest.approx(expect[name], rel=1e-9, abs=1e-12), name
+                expected = pytest.approx(expect[name], rel=1e-9, abs=1e-12, nan_ok=True)
+                assert float(v[i]) == expected, name
 
 
 @settings(max_examples=30, deadline=None)
@@ -284,6 +291,8 @@ def test_ranked_functions_drawn(labels, yq, k):
         "polarity_precision_at_k": R.polarity_precision_at_k(ranked, q, REL.groups, k),
         "mean_wheel_distance_at_k": R.mean_wheel_distance_at_k(ranked, q, REL.dis, k),
         "mean_reciprocal_rank": R.reciprocal_rank(ranked, q, k),
+        "group_miss_share_at_k": R.group_miss_share_at_k(ranked, q, REL.groups, k),
+        "hierarchical_average_precision": R.hierarchical_average_precision(ranked, q, REL.groups),
     }
     if big_r:
         rr = torch.tensor([big_r])
@@ -300,7 +309,7 @@ def test_ranked_functions_drawn(labels, yq, k):
         expect = brute_query(labels, yq, k, [], REL, big_r, labels)
         assert expect is not None
         for name, v in got.items():
-            assert float(v) == pytest.approx(expect[name], rel=1e-9, abs=1e-12), name
+            assert float(v) == pytest.approx(expect[name], rel=1e-9, abs=1e-12, nan_ok=True), name
     else:
         assert math.isnan(float(R.r_precision(ranked, q, torch.tensor([0]))))
 
@@ -344,9 +353,12 @@ def _clustered(per_class=4, jitter=0.01, seed=0):
 
 def test_perfect_embedding_scores_one_and_anmrr_zero():
     x, y = _clustered()
+    x = torch.cat([x, 2.0 * torch.nn.functional.one_hot(REL.groups[y], 2).double()], dim=1)
     out = R.retrieval_metrics(x, y, relations=REL, k=3, metrics=ALL)
     for name, v in out.items():
-        if name == "anmrr":
+        if name == "group_miss_share_at_k":  # the top 3 hold no other class: nothing to grade
+            assert math.isnan(v)
+        elif name == "anmrr":
             assert v == pytest.approx(0.0, abs=1e-12)
         elif name == "mean_wheel_distance_at_k":
             assert v == pytest.approx(0.0, abs=1e-12)

@@ -34,9 +34,15 @@ def test_every_entry_is_well_formed():
 
 def test_lower_is_better_and_relations_flags():
     lower = {n for n, m in R.MEASURES.items() if not m.higher_is_better}
-    assert lower == {"anmrr", "mean_wheel_distance_at_k"}
+    assert lower == {"anmrr", "mean_wheel_distance_at_k", "group_miss_share_at_k"}
     wheel = {n for n, m in R.MEASURES.items() if m.needs_relations}
-    assert wheel == {"polarity_precision_at_k", "wheel_ndcg_at_k", "mean_wheel_distance_at_k"}
+    assert wheel == {
+        "polarity_precision_at_k",
+        "wheel_ndcg_at_k",
+        "mean_wheel_distance_at_k",
+        "hierarchical_average_precision",
+        "group_miss_share_at_k",
+    }
 
 
 def test_precision_family_and_unknown_names():
@@ -98,6 +104,8 @@ def test_depth_rules():
     assert rules["mean_average_precision"] == rules["wheel_ndcg_at_k"] == 3
     assert rules["r_precision"] == rules["first_tier"] == 5
     assert rules["second_tier"] == rules["anmrr"] == 10  # K(q) <= 2 GTM
+    assert rules["hierarchical_average_precision"] == 40  # the whole ranking
+    assert rules["group_miss_share_at_k"] == rules["wheel_ndcg_at_k"]
     every = dataclasses.replace(R.MEASURES["anmrr"], depth="all")
     assert every.ranking_depth(k=3, max_relevant=5, n_cand=40) == 40
     assert not math.isnan(rules["precision_at_1"])

@@ -57,8 +57,9 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
     Keeps PML's measures (``precision_at_1``, ``r_precision``, ``mean_average_precision_at_r``,
     ``mean_average_precision``, ``mean_reciprocal_rank``, ``NMI``, ``AMI``) and adds
     ``precision_at_<n>`` for ``n`` in ``precision_at_ks``, ``polarity_precision_at_k``,
-    ``wheel_ndcg_at_k``, ``mean_wheel_distance_at_k``, ``first_tier``, ``second_tier`` and
-    ``anmrr``: one ``calculate_<name>`` per entry of
+    ``wheel_ndcg_at_k``, ``mean_wheel_distance_at_k``, ``first_tier``, ``second_tier``,
+    ``anmrr``, ``hierarchical_average_precision`` (H-AP, over the whole ranking) and
+    ``group_miss_share_at_k``: one ``calculate_<name>`` per entry of
     :data:`~sentiment_metric.functional.retrieval.MEASURES`, so a measure added there is here
     too. Notation: query ``q`` with label ``y_q``,
     its candidate references ranked by distance ``r_1, r_2, …`` (the query itself never
@@ -86,7 +87,9 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
     ``Rank*(j)`` is the rank of the ``j``-th relevant reference, or ``1.25 K(q)`` beyond
     ``K(q)`` (MPEG-7); ``anmrr`` is the mean NMRR (0 perfect, 1 worst). The first tier equals
     R-precision. Each measure is averaged over the queries whose label has relevant
-    references (PML's "lone" queries are left out; NaN if none is left).
+    references (PML's "lone" queries are left out; NaN if none is left); a measure that is
+    undefined for some queries (``group_miss_share_at_k`` for a query whose top ``wheel_k``
+    are all of its class) is averaged over the queries where it is defined.
 
     ``k`` has PML's meaning: an int, ``None`` (all references) or ``"max_bin_count"``; it is
     the depth of PML's ``mean_average_precision`` (which PML divides by ``R_q``) and
@@ -130,8 +133,11 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
         >>> angle = y * (2 * torch.pi / 8) + 0.01 * torch.arange(32)  # wheel order on a circle
         >>> x = torch.stack([angle.cos(), angle.sin()], dim=1)
         >>> acc = calc.get_accuracy(x, y)
+        >>> # no wrong neighbour in any top 3: group_miss_share_at_k is undefined (NaN); H-AP
+        >>> # reads the whole ranking, where the circle puts anger next to amusement
         >>> {k: round(v, 3) for k, v in sorted(acc.items())}  # doctest: +NORMALIZE_WHITESPACE
-        {'anmrr': 0.0, 'first_tier': 1.0, 'mean_average_precision': 1.0,
+        {'anmrr': 0.0, 'first_tier': 1.0, 'group_miss_share_at_k': nan,
+         'hierarchical_average_precision': 0.865, 'mean_average_precision': 1.0,
          'mean_average_precision_at_r': 1.0, 'mean_reciprocal_rank': 1.0,
          'mean_wheel_distance_at_k': 0.0, 'polarity_precision_at_k': 1.0, 'precision_at_1': 1.0,
          'precision_at_3': 1.0, 'r_precision': 1.0, 'second_tier': 1.0, 'wheel_ndcg_at_k': 1.0}
@@ -237,7 +243,10 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
             return nan_accuracy(label_counts[0], self.return_per_class)
         values = per_query[name][not_lone_query_mask]
         labels = query_labels[not_lone_query_mask]
-        return maybe_get_avg_of_avgs(values, labels, self.avg_of_avgs, self.return_per_class)
+        defined = ~torch.isnan(values)
+        if bool(defined.all()):
+            return maybe_get_avg_of_avgs(values, labels, self.avg_of_avgs, self.return_per_class)
+        return _mean_where_defined(values, labels, defined, self.avg_of_avgs, self.return_per_class)
 
     # -- the evaluation ---------------------------------------------------------------------
     def get_accuracy(
@@ -404,6 +413,27 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
             f"precision_at_ks={self.precision_at_ks}, knn={self.knn!r}, "
             f"distance={self.distance!r}, metrics={self.get_curr_metrics()})"
         )
+
+
+def _mean_where_defined(
+    values: torch.Tensor,
+    labels: torch.Tensor,
+    defined: torch.Tensor,
+    avg_of_avgs: bool,
+    return_per_class: bool,
+) -> float | list[float]:
+    """PML's mean (or per-class means) of a measure that is NaN for some queries (e.g.
+    ``group_miss_share_at_k`` without a wrong neighbour): over the queries where it is
+    defined; a class with none gets NaN and is left out of ``avg_of_avgs``."""
+    if not (avg_of_avgs or return_per_class):
+        return float(values[defined].mean()) if bool(defined.any()) else float("nan")
+    classes, which = torch.unique(labels, return_inverse=True)
+    zero = torch.zeros(classes.shape[0], dtype=torch.float64, device=values.device)
+    sums = zero.index_add(0, which, torch.where(defined, values, 0.0).double())
+    per_class = sums / zero.index_add(0, which, defined.double())
+    if return_per_class:
+        return per_class.cpu().tolist()
+    return float(per_class.nanmean())
 
 
 def _check_device(device: Any) -> torch.device | None:

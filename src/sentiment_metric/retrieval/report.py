@@ -11,7 +11,12 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .._checks import check_finite, check_labels
 from ..errors import SentimentMetricError
-from ..functional.retrieval import mean_wheel_distance_of_errors, polarity_accuracy, wheel_order
+from ..functional.retrieval import (
+    group_miss_share_of_errors,
+    mean_wheel_distance_of_errors,
+    polarity_accuracy,
+    wheel_order,
+)
 from ..wheel import MIKELS_WHEEL, resolve_relations
 
 if TYPE_CHECKING:
@@ -32,13 +37,17 @@ def classification_report(
 
     Top-1 accuracy, polarity accuracy (the prediction on the right side of the wheel),
     per-emotion precision / recall / F1 / support (scikit-learn), the confusion matrix with
-    the classes in wheel order, and the mean wheel distance of the mistakes:
+    the classes in wheel order, and two severities of the mistakes: their mean wheel distance
+    (Bertinetto et al.'s "average hierarchical distance of mistakes", CVPR 2020) and the share
+    of them across polarity:
 
     .. math::
 
         \\mathrm{acc} = \\frac{1}{B}\\sum_i [\\hat y_i = y_i], \\quad
         \\mathrm{acc}_{pol} = \\frac{1}{B}\\sum_i [g(\\hat y_i) = g(y_i)], \\quad
-        \\bar d_{err} = \\frac{1}{|E|}\\sum_{i \\in E} (\\mathrm{dis}(\\hat y_i, y_i) - 1)
+        \\bar d_{err} = \\frac{1}{|E|}\\sum_{i \\in E} (\\mathrm{dis}(\\hat y_i, y_i) - 1),
+        \\quad
+        \\mathrm{GMS}_{err} = \\frac{1}{|E|}\\sum_{i \\in E} [g(\\hat y_i) \\ne g(y_i)]
 
     with ``E`` the mistakes. The wheel order sorts the classes by their place on ``wheel``
     (default Mikels'); classes not on it are sorted by polarity, then label.
@@ -56,7 +65,8 @@ def classification_report(
         "f1", "support"}}, "macro_avg", "weighted_avg", "confusion_matrix"`` (rows: true,
         columns: predicted, both in ``confusion_order``), ``"confusion_order"`` (class names),
         ``"confusion_order_labels"`` (their label indices), ``"mean_wheel_distance_of_errors"``
-        (``None`` without mistakes), ``"num_samples"}``.
+        and ``"group_miss_share_of_errors"`` (both ``None`` without mistakes),
+        ``"num_samples"}``.
 
     Example:
         >>> import torch, sentiment_metric as sm
@@ -65,6 +75,8 @@ def classification_report(
         ...                                class_names=names)
         >>> rep["accuracy"], rep["polarity_accuracy"], rep["mean_wheel_distance_of_errors"]
         (0.5, 0.75, 3.0)
+        >>> rep["group_miss_share_of_errors"]  # fear -> amusement crosses; amusement -> awe not
+        0.5
         >>> rep["confusion_order"]
         ['amusement', 'awe', 'fear', 'anger']
     """
@@ -96,6 +108,9 @@ def classification_report(
         "confusion_order": [names[i] for i in order],
         "confusion_order_labels": [int(i) for i in order],
         "mean_wheel_distance_of_errors": None if mwd is None else float(mwd),
+        "group_miss_share_of_errors": group_miss_share_of_errors(
+            preds, y, rel.groups, validate=False
+        ),
         "num_samples": int(y.shape[0]),
     }
 

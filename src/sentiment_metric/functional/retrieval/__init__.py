@@ -5,7 +5,10 @@ All pure torch, in small modules:
 * :mod:`.measures` and :mod:`.wheel_measures`: **ranked-list measures**, per-query values
   from the labels of the references in rank order, ``ranked_labels`` of shape ``(B, L)`` (the
   query itself already removed); :mod:`.ranking` holds what they share;
-* :mod:`.classification`: polarity accuracy, the wheel distance of errors, the wheel order;
+* :mod:`.severity`: measures of mistake severity on the two-level hierarchy
+  (hierarchical average precision, the group-miss share of the wrong neighbours);
+* :mod:`.classification`: polarity accuracy, the wheel distance and group-miss share of
+  errors, the wheel order;
 * :mod:`.knn`: **exact kNN in chunks** (:func:`exact_knn`), never holding more than a
   ``(chunk, N)`` block of distances;
 * :mod:`.registry`: **the measure registry** :data:`MEASURES` (name, function, depth,
@@ -22,7 +25,12 @@ of relevant references ``R_q = Σ_{i=1}^{N'} h_i`` (``NG(q)`` in MPEG-7). A quer
 means, as pytorch-metric-learning does.
 """
 
-from .classification import mean_wheel_distance_of_errors, polarity_accuracy, wheel_order
+from .classification import (
+    group_miss_share_of_errors,
+    mean_wheel_distance_of_errors,
+    polarity_accuracy,
+    wheel_order,
+)
 from .engine import (
     per_query_retrieval_metrics,
     resolve_k,
@@ -40,6 +48,7 @@ from .measures import (
     tier_precision,
 )
 from .registry import MEASURES, RETRIEVAL_METRICS, Measure, measure
+from .severity import group_miss_share_at_k, hierarchical_average_precision
 from .wheel_measures import (
     mean_wheel_distance_at_k,
     polarity_precision_at_k,
@@ -53,6 +62,9 @@ __all__ = [
     "Measure",
     "average_precision",
     "exact_knn",
+    "group_miss_share_at_k",
+    "group_miss_share_of_errors",
+    "hierarchical_average_precision",
     "mean_wheel_distance_at_k",
     "mean_wheel_distance_of_errors",
     "measure",

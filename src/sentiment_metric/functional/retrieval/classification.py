@@ -1,4 +1,5 @@
-"""Classification measures read on the wheel: polarity accuracy, error distance, wheel order."""
+"""Classification measures read on the wheel: polarity accuracy, the wheel distance and the
+group-miss share of errors, wheel order."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from ..._checks import check_class_names, check_labels, check_shape
 from ...errors import SentimentMetricError
 from .ranking import check_square
 
-__all__ = ["mean_wheel_distance_of_errors", "polarity_accuracy", "wheel_order"]
+__all__ = [
+    "group_miss_share_of_errors",
+    "mean_wheel_distance_of_errors",
+    "polarity_accuracy",
+    "wheel_order",
+]
 
 
 def wheel_order(
@@ -134,3 +140,42 @@ def mean_wheel_distance_of_errors(
         return None
     d = dis.to(device=preds.device, dtype=torch.float64)[preds[wrong], labels[wrong]] - 1.0
     return float(d.mean())
+
+
+def group_miss_share_of_errors(
+    preds: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *, validate: bool = True
+) -> float | None:
+    """Among the wrong predictions, the share whose predicted class is in another group.
+
+    The classification twin of
+    :func:`~sentiment_metric.functional.group_miss_share_at_k`: 0 when every mistake keeps the
+    label's polarity, 1 when every one crosses it. Lower is better.
+
+    .. math::
+
+        \\mathrm{GMS}_{err} = \\frac{1}{|E|} \\sum_{i \\in E} [g(\\hat y_i) \\ne g(y_i)],
+        \\qquad E = \\{i : \\hat y_i \\ne y_i\\}
+
+    Args:
+        preds: ``(B,)`` predicted class indices.
+        labels: ``(B,)`` true class indices.
+        groups: ``(C,)`` group (polarity) id of each class.
+        validate: check that ``preds`` and ``labels`` lie in ``[0, C)`` (reads them).
+
+    Returns:
+        The share, or ``None`` when there is no mistake.
+
+    Example:
+        >>> import torch, sentiment_metric as sm
+        >>> g = torch.tensor([0, 0, 1])
+        >>> sm.functional.group_miss_share_of_errors(
+        ...     torch.tensor([1, 2, 0, 2]), torch.tensor([0, 0, 0, 1]), g)
+        0.6666666666666666
+    """
+    groups = check_shape(groups, ("C",), "groups")
+    preds, labels = _checked_predictions(preds, labels, groups.shape[0], validate)
+    wrong = preds != labels
+    if not bool(wrong.any()):
+        return None
+    g = groups.to(preds.device)
+    return float((g[preds[wrong]] != g[labels[wrong]]).double().mean())

@@ -31,6 +31,7 @@ from .measures import (
     tier_of,
 )
 from .ranking import MeasureInputs, Ranking
+from .severity import group_miss_share_of, hierarchical_average_precision_of
 from .wheel_measures import ndcg_of, polarity_of, wheel_distance_of
 
 __all__ = ["DEPTHS", "MEASURES", "RETRIEVAL_METRICS", "Depth", "Measure", "measure"]
@@ -145,6 +146,14 @@ def _wheel_distance_at_k(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
     return wheel_distance_of(rk, _wheel(x.dis, "dis"), x.depth_of_wheel)
 
 
+def _hierarchical_ap(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
+    return hierarchical_average_precision_of(rk, _wheel(x.groups, "groups"))
+
+
+def _group_miss_share_at_k(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
+    return group_miss_share_of(rk, _wheel(x.groups, "groups"), x.depth_of_wheel)
+
+
 def _anmrr(rk: Ranking, x: MeasureInputs) -> torch.Tensor:
     return nmrr_of(rk, x.num_relevant, x.gtm)
 
@@ -250,6 +259,26 @@ _REGISTRY: dict[str, Measure] = {
             higher_is_better=False,
             description="ANMRR (MPEG-7): normalised modified retrieval rank; 0 is perfect",
             see="nmrr",
+        ),
+        Measure(
+            "hierarchical_average_precision",
+            _hierarchical_ap,
+            depth="all",
+            needs_relations=True,
+            higher_is_better=True,
+            description="H-AP (Ramzi et al. 2022): AP with relevance 1 same class, 1/2 same "
+            "polarity, 0 across, over the whole ranking",
+            see="hierarchical_average_precision",
+        ),
+        Measure(
+            "group_miss_share_at_k",
+            _group_miss_share_at_k,
+            depth="wheel_k",
+            needs_relations=True,
+            higher_is_better=False,
+            description="among the top wheel_k of another class, the share across polarity "
+            "(queries without one left out)",
+            see="group_miss_share_at_k",
         ),
     )
 }
