@@ -1001,6 +1001,10 @@ def _hardening_rows() -> Iterator[Row]:
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    for name in ("SentimentConstraintLoss", "SentimentSemiHardMiner", "MultiTaskSentimentLoss",
+                 "SentimentCrossBatchMemory", "retrieval_metrics"):  # fmt: skip
+        f, arg = BATCH_ENTRIES[name]
+        yield R(name, "emb-huge", lambda f=f: f(_emb() * 1e20, _labels()), ERR, arg + "|norm")
     yield R(
         "SentimentConstraintLoss",
         "double-backward-mined",

@@ -46,3 +46,19 @@ def test_double_backward_on_the_fused_path_equals_the_general_path(mined: bool) 
     general = _penalty_grad(loss, emb, labels, indices, fused=False)
     assert fused.abs().max() > 0  # a real second-order term, not the old silent zero
     torch.testing.assert_close(fused, general)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_embeddings_too_large_for_the_distances_are_refused(dtype: torch.dtype) -> None:
+    emb, labels = _batch(dtype=torch.float64)
+    limit = torch.finfo(torch.float32 if dtype == torch.bfloat16 else dtype).max ** 0.5 / 2
+    loss = sm.SentimentConstraintLoss(class_names=NAMES)
+    miner = sm.SentimentSemiHardMiner(class_names=NAMES, seed=0)
+    big = emb.clone()
+    big[3] *= 4 * limit / float(big[3].norm())  # one row past the bound
+    for f in (loss, miner):
+        with pytest.raises(sm.SentimentMetricError, match=r"embeddings .*row 3 has norm"):
+            f(big.to(dtype), labels)
+    # just under the bound: accepted, and the same loss as the unscaled batch (scale-free)
+    fine = emb * (limit / float(emb.norm(dim=1).max()) / 2)
+    torch.testing.assert_close(loss(fine.to(dtype), labels), loss(emb.to(dtype), labels))

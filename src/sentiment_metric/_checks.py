@@ -28,6 +28,7 @@ __all__ = [
     "check_margins",
     "check_metric_inputs",
     "check_nonnegative_float",
+    "check_norms",
     "check_positive_int",
     "check_shape",
     "check_tensor",
@@ -104,8 +105,36 @@ def check_embeddings(
     if x.shape[1] == 0:
         raise SentimentMetricError(f"{name} has embedding size 0 (shape {_fmt_shape(x.shape)})")
     if validate:
-        check_finite(x, name)
+        check_norms(x, name)
     return x
+
+
+def check_norms(x: torch.Tensor, name: str) -> None:
+    """Raise if a row of the ``(B, D)`` ``x`` holds NaN or Inf, or is too large for the
+    distances: its squared norm past a quarter of the largest value of the dtype the maths
+    runs in (float32 for float16/bfloat16), where ``‖x_i‖² + ‖x_j‖² - 2 x_i·x_j`` or the
+    normalisation would overflow and the loss, miner and measures would silently change (reads
+    values: a GPU sync).
+
+    One reduction and one read (the batch's norm bounds every row's); only a batch past the
+    bound pays for the row-by-row check.
+    """
+    check_values_readable(x, name)
+    if x.numel() == 0:
+        return
+    dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    limit = math.sqrt(torch.finfo(dtype).max) / 2.0
+    if float(torch.linalg.vector_norm(x.detach(), dtype=dtype)) <= limit:  # NaN: not <=
+        return
+    check_finite(x, name)
+    rows = torch.linalg.vector_norm(x.detach(), dim=1, dtype=torch.float64)
+    if bool((rows > limit).any()):
+        i = int((rows > limit).nonzero()[0, 0])
+        raise SentimentMetricError(
+            f"{name} is too large for {dtype}: row {i} has norm {float(rows[i]):.3g} (at most "
+            f"{limit:.3g}, so that squared distances and the normalisation do not overflow); "
+            "scale the embeddings down"
+        )
 
 
 def check_values_readable(x: torch.Tensor, name: str) -> None:
