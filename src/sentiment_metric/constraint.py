@@ -33,12 +33,7 @@ from ._pml import check_indices_tuple, check_pml_kwargs, exact_reductions, sub_l
 from .distance import SquaredEuclideanDistance
 from .errors import SentimentMetricError
 from .functional._fused import fused_loss
-from .functional.constraint import (
-    SKIP_LEVEL_OPTIONS,
-    WEIGHTINGS,
-    SkipLevel,
-    theta_matrix,
-)
+from .functional.constraint import SKIP_LEVEL_OPTIONS, SkipLevel
 from .functional.constraint_sums import constraint_sums
 from .functional.triplets import (
     RankedTriplets,
@@ -48,6 +43,7 @@ from .functional.triplets import (
     triplet_constraint_losses,
     triplet_margins,
 )
+from .weighting import WEIGHTINGS, theta_matrix
 from .wheel import EmotionWheel, LabelRelations, resolve_relations
 
 __all__ = ["SentimentConstraintLoss", "SentimentConstraints"]

@@ -16,7 +16,7 @@ import torch
 
 from ._checks import check_class_names, check_group_names, check_groups, check_tensor
 from .errors import SentimentMetricError
-from .functional.constraint import theta_matrix
+from .weighting import theta_matrix
 
 __all__ = [
     "MIKELS_WHEEL",
@@ -178,7 +178,7 @@ class LabelRelations:
         Args:
             weighting: ``"inverse_wheel"`` (``θ = 1 / dis``, the paper), ``"none"`` (all
                 ones) or a ``(C, C)`` tensor of positive finite weights; see
-                :func:`sentiment_metric.functional.constraint.theta_matrix`, the one rule.
+                :func:`sentiment_metric.weighting.theta_matrix`, the one rule.
         """
         return theta_matrix(self.dis, weighting)
 

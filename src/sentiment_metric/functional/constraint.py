@@ -29,30 +29,27 @@ its closer class: ``[q(a,c) - q(a,f) + α + β·(dis(a,f) - dis(a,c))]_+`` (the 
 
 The exact sums over every ranked triplet are in :mod:`sentiment_metric.functional.constraint_sums`,
 the pair levels in :mod:`sentiment_metric.functional.levels`, the explicit triplets in
-:mod:`sentiment_metric.functional.triplets`.
+:mod:`sentiment_metric.functional.triplets`. The weights ``θ`` come in as a ``(C, C)`` tensor;
+the rule that makes them from the label relations is :mod:`sentiment_metric.weighting`
+(:meth:`LabelRelations.weights <sentiment_metric.LabelRelations.weights>`).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from torch import Tensor
 
 from .._checks import check_finite
-from ..errors import SentimentMetricError
 from ._inputs import check_dist, check_dist_labels, check_tables
 
 __all__ = [
     "REDUCTIONS",
     "SKIP_LEVEL_OPTIONS",
-    "WEIGHTINGS",
     "Reduction",
     "SkipLevel",
     "Thresholds",
-    "Weighting",
     "level_margin",
-    "theta_matrix",
     "weighted_distances",
 ]
 
@@ -64,62 +61,8 @@ SkipLevel = Literal["ignore", "sum_margins"]
 SKIP_LEVEL_OPTIONS: tuple[str, ...] = ("ignore", "sum_margins")
 """The values ``skip_level`` accepts."""
 
-Weighting = Literal["inverse_wheel", "none"]
-WEIGHTINGS: tuple[str, ...] = ("inverse_wheel", "none")
-"""The named values ``weighting`` accepts (a ``(C, C)`` tensor is accepted too)."""
-
 Thresholds = tuple[tuple[float | None, float | None], tuple[float | None, float | None]]
 """Per sub-loss ``(low, high)`` of PML's ``ThresholdReducer`` (``None``: no bound)."""
-
-
-def theta_matrix(
-    dis: Tensor, weighting: str | Tensor = "inverse_wheel", *, dtype: torch.dtype | None = None
-) -> Tensor:
-    """The ``(C, C)`` distance weights ``θ`` of ``D*(i, j) = θ(y_i, y_j) · D(i, j)``.
-
-    .. math::
-
-        \\theta = 1 / \\mathrm{dis} \\ (\\texttt{"inverse_wheel"}, \\text{the paper}), \\qquad
-        \\theta = 1 \\ (\\texttt{"none"}), \\qquad \\text{or a given } (C, C) \\text{ tensor.}
-
-    Args:
-        dis: ``(C, C)`` wheel distances (``LabelRelations.dis``), ``>= 1``.
-        weighting: ``"inverse_wheel"``, ``"none"`` or a ``(C, C)`` tensor of positive finite
-            weights.
-        dtype: the result's dtype (default: torch's default dtype); the loss and the miner use
-            ``float64``, which keeps ``1/dis`` exact before it meets the distances' dtype.
-
-    Returns:
-        ``(C, C)`` on the CPU.
-
-    Raises:
-        SentimentMetricError: an unknown name, or a tensor of the wrong shape or with a value
-            that is not finite and ``> 0``.
-
-    Example:
-        >>> import torch
-        >>> theta_matrix(torch.tensor([[1.0, 2.0], [2.0, 1.0]])).tolist()
-        [[1.0, 0.5], [0.5, 1.0]]
-    """
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    if isinstance(weighting, Tensor):
-        c = dis.shape[0]
-        if tuple(weighting.shape) != (c, c):
-            raise SentimentMetricError(
-                f"weighting as a tensor must have shape ({c}, {c}), got {tuple(weighting.shape)}"
-            )
-        w = weighting.detach().to(device="cpu", dtype=dtype)
-        if not bool(torch.isfinite(w).all()) or bool((w <= 0).any()):
-            raise SentimentMetricError("weighting must be finite and > 0 everywhere")
-        return w
-    if weighting == "inverse_wheel":
-        return 1.0 / dis.detach().to(device="cpu", dtype=dtype)
-    if weighting == "none":
-        return torch.ones(dis.shape, dtype=dtype)
-    raise SentimentMetricError(
-        f"weighting must be one of {', '.join(repr(w) for w in WEIGHTINGS)} or a (C, C) "
-        f"tensor; got {weighting!r}"
-    )
 
 
 def level_margin(closer_level: int, farther_level: int, margins: tuple[float, float]) -> float:

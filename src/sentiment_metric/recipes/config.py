@@ -41,8 +41,8 @@ from typing import Any
 from .. import SentimentMetricError
 from .._checks import check_choice
 from ..functional import MINING_STRATEGIES
-from ..functional.constraint import WEIGHTINGS
 from ..models import BACKBONES
+from ..weighting import WEIGHTINGS
 from .datasets.registry import DATASETS
 
 __all__ = [
