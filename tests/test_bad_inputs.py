@@ -1001,6 +1001,28 @@ def _hardening_rows() -> Iterator[Row]:
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    yield R(
+        "SentimentSemiHardMiner",
+        "per-pair-huge",
+        lambda: sm.SentimentSemiHardMiner(
+            class_names=NAMES, strategy="random", per_pair=10**6, seed=0
+        )(_emb(), _labels()),
+        OK,
+    )
+    yield R(
+        "SentimentSemiHardMiner",
+        "margins-near-max",
+        lambda: sm.SentimentSemiHardMiner(class_names=NAMES, margins=(1.7e308, 1.7e308)),
+        ERR,
+        "margins",
+    )
+    yield R(
+        "LabelRelations",
+        "groups-fractional",
+        lambda: sm.LabelRelations(LEVEL, groups=[0, 0, 0, 0.5, 1, 1, 1, 1]),
+        ERR,
+        "groups",
+    )
     for name in ("SentimentConstraintLoss", "SentimentSemiHardMiner", "MultiTaskSentimentLoss",
                  "SentimentCrossBatchMemory", "retrieval_metrics"):  # fmt: skip
         f, arg = BATCH_ENTRIES[name]

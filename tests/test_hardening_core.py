@@ -62,3 +62,13 @@ def test_embeddings_too_large_for_the_distances_are_refused(dtype: torch.dtype) 
     # just under the bound: accepted, and the same loss as the unscaled batch (scale-free)
     fine = emb * (limit / float(emb.norm(dim=1).max()) / 2)
     torch.testing.assert_close(loss(fine.to(dtype), labels), loss(emb.to(dtype), labels))
+
+
+@pytest.mark.parametrize("strategy", ["random", "semihard", "hard"])
+def test_per_pair_is_capped_at_the_reference_size(strategy: str) -> None:
+    """Issue 19: ``per_pair=10**6`` ran for minutes with 'random' and 'semihard'."""
+    emb, labels = _batch(b=16)
+    huge = sm.SentimentSemiHardMiner(class_names=NAMES, strategy=strategy, per_pair=10**6, seed=0)
+    exact = sm.SentimentSemiHardMiner(class_names=NAMES, strategy=strategy, per_pair=16, seed=0)
+    for got, want in zip(huge(emb, labels), exact(emb, labels)):
+        assert torch.equal(got, want)

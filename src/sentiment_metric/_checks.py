@@ -17,6 +17,7 @@ import torch
 from .errors import SentimentMetricError
 
 __all__ = [
+    "MAX_MAGNITUDE",
     "MetricBatch",
     "check_choice",
     "check_class_names",
@@ -281,13 +282,27 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return value
 
 
-def check_nonnegative_float(value: Any, name: str) -> float:
-    """Check a finite real number >= 0."""
+MAX_MAGNITUDE = 1e12
+"""The largest margin, weight ``θ`` or wheel margin accepted: distances between L2-normalised
+embeddings are at most 4, and past this the weighted distances, the miner's sorted frames and
+the summed hinges overflow (float32, or float64 near its largest value)."""
+
+
+def check_nonnegative_float(value: Any, name: str, *, maximum: float | None = None) -> float:
+    """Check a finite real number >= 0 (and <= ``maximum`` when given)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SentimentMetricError(f"{name} must be a number >= 0, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int past float's range
+        value = float("inf")
     if not (value >= 0.0) or value == float("inf"):
         raise SentimentMetricError(f"{name} must be a finite number >= 0, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise SentimentMetricError(
+            f"{name} must be at most {maximum:g}, got {value!r} (it would dwarf every distance "
+            "and overflow the sums)"
+        )
     return value
 
 
@@ -302,8 +317,8 @@ def check_margins(margins: Any, name: str = "margins") -> tuple[float, float]:
             f"{name} must have 2 values (alpha1 for relatives, alpha2 for negatives), "
             f"got {len(margins)}: {tuple(margins)!r}"
         )
-    a1 = check_nonnegative_float(margins[0], f"{name}[0]")
-    a2 = check_nonnegative_float(margins[1], f"{name}[1]")
+    a1 = check_nonnegative_float(margins[0], f"{name}[0]", maximum=MAX_MAGNITUDE)
+    a2 = check_nonnegative_float(margins[1], f"{name}[1]", maximum=MAX_MAGNITUDE)
     return a1, a2
 
 
@@ -352,9 +367,14 @@ def check_groups(level: torch.Tensor, groups: Any) -> torch.Tensor:
         ):
             raise SentimentMetricError(f"groups must be integers, got dtype {groups.dtype}")
         try:
-            groups = torch.as_tensor(groups, dtype=torch.int64).reshape(-1)
-        except (TypeError, ValueError, RuntimeError) as err:
+            given = torch.as_tensor(groups).reshape(-1)
+        except (TypeError, ValueError, RuntimeError, OverflowError) as err:
             raise SentimentMetricError(f"groups must be {c} ints, got {groups!r}") from err
+        if given.is_floating_point() and not bool((given == given.round()).all()):
+            raise SentimentMetricError(f"groups must hold whole numbers, got {given.tolist()}")
+        if given.is_complex() or given.dtype == torch.bool:
+            raise SentimentMetricError(f"groups must be integers, got dtype {given.dtype}")
+        groups = given.to(torch.int64)
         if groups.numel() != c:
             raise SentimentMetricError(f"groups must have {c} entries, got {groups.numel()}")
         if bool((groups < 0).any()):

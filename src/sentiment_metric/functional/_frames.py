@@ -246,13 +246,15 @@ def _draw_many(
     generator: torch.Generator | None,
 ) -> Drawn:
     """``min(per_pair, w)`` farther samples of each listed pair (``per_pair > 1``): sorted
-    positions ``st + offsets`` of its anchor's row, spread per triplet."""
+    positions ``st + offsets`` of its anchor's row, spread per triplet. ``per_pair`` is capped
+    at the row's width ``R`` (no pair has more farther samples): a huge ``per_pair`` costs
+    what ``R`` does, for every strategy."""
+    k = min(per_pair, order.shape[1])
     if strategy == "hard":
-        k = min(per_pair, order.shape[1])
         offsets = torch.arange(k, device=w.device).expand(w.shape[0], k)
         valid = offsets < w[:, None]
     else:
-        offsets, valid = sample_offsets(w, per_pair, generator)
+        offsets, valid = sample_offsets(w, k, generator)
     pos = (st[:, None] + offsets).masked_fill_(~valid, 0)
     farther = order[a[:, None], pos][valid]
     k = valid.shape[1]
