@@ -350,9 +350,10 @@ def write_demo_figures(srcdir: Path, gen: Path) -> None:
     """
     captions = {
         "embedding.png": "``embedding.png`` from ``sentiment-metric demo``: PCA of the test "
-        "embeddings of both models, coloured on the wheel.",
+        "embeddings of the three models (pooled features), one hue per place on the wheel; "
+        "the legend marks each emotion's polarity.",
         "retrieval.png": "``retrieval.png`` from ``sentiment-metric demo``: four queries and "
-        "their top five (sentiment-vector model).",
+        "their top five (the sentiment-constraint model).",
     }
     parts = []
     for name, caption in captions.items():

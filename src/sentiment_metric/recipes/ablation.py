@@ -30,7 +30,7 @@ from .. import SentimentMetricError
 from .config import TrainConfig
 from .datasets import recipe_dataset
 from .distributed import resolve_device
-from .evaluate import evaluate_model, higher_is_better
+from .evaluate import evaluate_model, higher_is_better, plural
 from .files import write_json
 from .loop import train
 
@@ -133,7 +133,7 @@ def ablation_markdown(result: dict[str, Any]) -> str:
     lines.append(
         f"Mean ± std over {len(seeds)} seed(s) {seeds}; dataset {result.get('dataset')!r}, "
         f"test split ({result.get('test_size')} images), backbone {result.get('backbone')!r}, "
-        f"{result.get('epochs')} epochs."
+        f"{plural(int(result.get('epochs', 0)), 'epoch')}."
     )
     return "\n".join(lines) + "\n"
 

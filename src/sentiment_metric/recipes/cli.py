@@ -1,4 +1,5 @@
-"""The ``sentiment-metric`` command: demo, train, evaluate, retrieve, embed, ablation.
+"""The ``sentiment-metric`` command: demo, train, evaluate, retrieve, embed, ablation,
+textures.
 
 ``main(argv)`` returns the exit status: 0 on success, 1 for a bad value or path (one line on
 stderr, never a traceback), 2 for a bad command line (argparse), 130 when interrupted. This
@@ -30,10 +31,11 @@ from .config import (
     config_options_given,
     int_at_least,
 )
-from .datasets import DATASETS, SPLITS
+from .datasets import DATASETS, SPLITS, AffectiveTextures
 from .demo import demo_summary, run_demo
 from .evaluate import HEADLINE_METRICS, evaluate_checkpoint, metrics_markdown
 from .loop import train
+from .notices import cpu_cost_notice, cpu_notice_due, not_learned_note
 from .retrieve import export_embeddings, retrieve_images
 
 __all__ = ["build_parser", "main"]
@@ -67,16 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retrieve(sub)
     _add_embed(sub)
     _add_ablation(sub)
+    _add_textures(sub)
     return p
 
 
 def _add_demo(sub: Any) -> None:
     d = sub.add_parser(
         "demo",
-        help="train softmax vs sentiment-vector models on generated textures and compare",
-        description="Trains a softmax-only model and the multi-task sentiment-vector model on "
-        "generated affective textures (no download), prints a comparison table and writes "
-        "metrics.json, embedding.png and retrieval.png.",
+        help="compare three objectives (softmax, + PML triplet, + sentiment constraints) on "
+        "generated textures",
+        description="Trains three models that differ only in the objective (softmax; softmax + "
+        "PML's triplet loss; softmax + the sentiment constraints), each embedding images by its "
+        "pooled features, on generated affective textures (no download); prints a mean ± std "
+        "table and writes metrics.json, embedding.png and retrieval.png.",
     )
     d.add_argument("--out", default="sentiment-metric-demo", help="output folder")
     d.add_argument("--quick", action="store_true", help="a tiny run (seconds), for tests")
@@ -118,7 +123,7 @@ def _add_evaluate(sub: Any) -> None:
     _add_data_options(e)
     e.add_argument("--size", type=_positive_int, default=None, help="images (cap)")
     e.add_argument("--k", type=_positive_int, default=10, help="depth of the @k metrics")
-    e.add_argument("--out", default=None, help="default: <checkpoint folder>/eval-<split>")
+    e.add_argument("--out", default=None, help="default: <checkpoint's folder>/eval-<split>")
     e.add_argument("--device", default="auto")
     e.add_argument("--batch-size", type=_positive_int, default=128)
     e.add_argument("--workers", type=_nonneg_int, default=0)
@@ -131,7 +136,7 @@ def _add_retrieve(sub: Any) -> None:
     r.add_argument("--query", nargs="+", required=True, help="query image files or folders")
     r.add_argument("--gallery", required=True, help="folder of images (emotion sub-folders ok)")
     r.add_argument("--k", type=_positive_int, default=5)
-    r.add_argument("--out", default="retrieval")
+    r.add_argument("--out", default=None, help="default: <checkpoint's folder>/retrieval")
     r.add_argument("--device", default="auto")
     r.add_argument("--batch-size", type=_positive_int, default=64)
     r.add_argument("--strict", action="store_true", help="an unreadable image is an error")
@@ -160,6 +165,21 @@ def _add_ablation(sub: Any) -> None:
     add_config_options(a, exclude=row_options())
 
 
+def _add_textures(sub: Any) -> None:
+    x = sub.add_parser(
+        "textures",
+        help="write generated textures as PNG files in emotion folders (to try retrieve on)",
+        description="Writes the generated affective textures of one split as "
+        "<out>/<emotion>/<split>-<index>.png: an emotion image folder for --gallery, --query "
+        "or --dataset folder --root.",
+    )
+    x.add_argument("--out", required=True, help="the folder to write (created)")
+    x.add_argument("--split", default="test", choices=("train", "val", "test"))
+    x.add_argument("--size", type=_positive_int, default=80, help="images (default 80)")
+    x.add_argument("--image-size", type=_positive_int, default=64, help="pixels (default 64)")
+    x.add_argument("--seed", type=_nonneg_int, default=0)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     doc = run_demo(
         args.out,
@@ -185,8 +205,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"resuming {out} after epoch {ckpt['epoch']}", flush=True)
     else:
         config = TrainConfig(**given, out=out)
+    due = not args.resume and cpu_notice_due(config, given)
+
+    def notice() -> None:  # once the run's checks have passed
+        print(cpu_cost_notice(config), file=sys.stderr, flush=True)
+
     t0 = time.perf_counter()
-    result = train(config)
+    result = train(config, on_ready=notice if due else None)
     if result.checkpoint is None:  # a non-zero rank under torchrun
         return 0
     print(f"trained in {time.perf_counter() - t0:.1f} s; checkpoint: {result.checkpoint}")
@@ -200,6 +225,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             strict=config.strict,
         )
         print(_headline(metrics))
+        note = not_learned_note(metrics, result.class_names)
+        if note:
+            print(note)
         print(f"test metrics: {Path(out) / 'test' / 'metrics.json'}")
     return 0
 
@@ -214,8 +242,14 @@ def _headline(metrics: dict[str, Any]) -> str:
     return "test: " + ", ".join(parts)
 
 
+def _beside(checkpoint: str, out: str | None, name: str) -> Path:
+    """Where a command that reads a checkpoint writes: ``out``, else ``name`` in the
+    checkpoint's folder (the one rule of evaluate and retrieve)."""
+    return Path(out) if out is not None else Path(checkpoint).parent / name
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    out = args.out or str(Path(args.checkpoint).parent / f"eval-{args.split}")
+    out = _beside(args.checkpoint, args.out, f"eval-{args.split}")
     metrics = evaluate_checkpoint(
         args.checkpoint,
         out=out,
@@ -231,16 +265,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print(metrics_markdown(metrics), end="")
     _report_skipped(metrics.get("skipped", []))
-    print(f"wrote {out}/metrics.json, metrics.md, confusion.png")
+    print(f"wrote {out / 'metrics.json'}, metrics.md, confusion.png")
     return 0
 
 
 def _cmd_retrieve(args: argparse.Namespace) -> int:
+    out = _beside(args.checkpoint, args.out, "retrieval")
     doc = retrieve_images(
         args.checkpoint,
         args.query,
         args.gallery,
-        out=args.out,
+        out=out,
         k=args.k,
         device=args.device,
         batch_size=args.batch_size,
@@ -248,7 +283,7 @@ def _cmd_retrieve(args: argparse.Namespace) -> int:
     )
     print(doc["table"], end="")
     _report_skipped(doc["skipped"])
-    print(f"wrote {args.out}/retrieval.md, retrieval.json, retrieval.png")
+    print(f"wrote {out / 'retrieval.md'}, retrieval.json, retrieval.png")
     return 0
 
 
@@ -290,6 +325,16 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_textures(args: argparse.Namespace) -> int:
+    ds = AffectiveTextures(
+        num_images=args.size, image_size=args.image_size, seed=args.seed, split=args.split
+    )
+    files = ds.save_images(args.out)
+    folders = len({f.parent for f in files})
+    print(f"wrote {len(files)} images in {folders} emotion folders to {Path(args.out)}")
+    return 0
+
+
 _COMMANDS = {
     "demo": _cmd_demo,
     "train": _cmd_train,
@@ -297,6 +342,7 @@ _COMMANDS = {
     "retrieve": _cmd_retrieve,
     "embed": _cmd_embed,
     "ablation": _cmd_ablation,
+    "textures": _cmd_textures,
 }
 
 

@@ -31,6 +31,8 @@ from .evaluate import (
     evaluate_embeddings,
     headline_title,
     higher_is_better,
+    metric_label,
+    plural,
 )
 from .files import jsonable, write_json
 from .loop import train
@@ -191,7 +193,7 @@ def _train_arm(
             (run_dir / stale).unlink()
     cfg = TrainConfig(**common, **arm, out=str(run_dir))
     log(
-        f"[demo] training {name}, seed {cfg.seed} ({cfg.epochs} epochs, {cfg.train_size} "
+        f"[demo] training {name}, seed {cfg.seed} ({plural(cfg.epochs, 'epoch')}, {cfg.train_size} "
         f"images, {cfg.image_size} px)..."
     )
     t0, c0 = time.perf_counter(), time.process_time()
@@ -320,7 +322,7 @@ def demo_summary(doc: Mapping[str, Any], out: str | Path) -> str:
     s = doc["settings"]
     lines = ["", doc["table"], ""]
     lines += [
-        f"  {key}: {'tie' if who == 'tie' else who + ' better'}"
+        f"  {metric_label(key, K)}: {'tie' if who == 'tie' else who + ' better'}"
         for key, who in doc["winners"].items()
     ]
     seeds = s["seeds"]
@@ -328,7 +330,7 @@ def demo_summary(doc: Mapping[str, Any], out: str | Path) -> str:
     lines.append(
         f"\n{'Measured' if not s['quick'] else 'Quick run (not meaningful)'}: "
         f"{s['train_size']} training / {s['test_size']} test "
-        f"images, {s['epochs']} epochs, {n} ({', '.join(map(str, seeds))}); wall time "
+        f"images, {plural(s['epochs'], 'epoch')}, {n} ({', '.join(map(str, seeds))}); wall time "
         f"{doc['wall_time_s']:.0f} s. With so few seeds, differences within the spread mean "
         "little: five seeds, more data sets and the ablations are in benchmarks/efficacy.py "
         "(docs: Does it help?)."

@@ -38,7 +38,9 @@ __all__ = [
     "evaluate_model",
     "headline_title",
     "higher_is_better",
+    "metric_label",
     "metrics_markdown",
+    "plural",
 ]
 
 HEADLINE_METRICS: dict[str, str] = {
@@ -71,6 +73,40 @@ def headline_title(key: str, k: int) -> str:
     """
     title = HEADLINE_METRICS[key].format(k=k)
     return title if higher_is_better(key) else f"{title} (lower is better)"
+
+
+def plural(n: int, noun: str) -> str:
+    """``n`` and ``noun``, with an ``s`` unless ``n`` is 1.
+
+    Example:
+        >>> plural(1, "epoch"), plural(20, "epoch")
+        ('1 epoch', '20 epochs')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+_WORDS = {"anmrr": "ANMRR", "nmrr": "NMRR", "ndcg": "nDCG", "map": "MAP", "r": "R"}
+"""How :func:`metric_label` spells the abbreviations inside metric keys."""
+
+
+def metric_label(key: str, k: int) -> str:
+    """The printed name of any metric key: the headline title, else the key in words, ``@``
+    for its depth, abbreviations spelled as in the literature, marked when lower is better.
+
+    Example:
+        >>> metric_label("mean_average_precision_at_r", 10), metric_label("anmrr", 10)
+        ('MAP@R', 'ANMRR (lower is better)')
+        >>> metric_label("polarity_precision_at_k", 5), metric_label("r_precision", 5)
+        ('polarity precision@5', 'R-precision')
+    """
+    if key in HEADLINE_METRICS:
+        return headline_title(key, k)
+    head, at, depth = key.rpartition("_at_")
+    words = [_WORDS.get(w, w) for w in (head if at else key).split("_")]
+    label = "-".join(words) if words[0] == "R" else " ".join(words)
+    if at:
+        label += "@" + (str(k) if depth == "k" else _WORDS.get(depth, depth))
+    return label if higher_is_better(key) else f"{label} (lower is better)"
 
 
 class _Indexed(torch.utils.data.Dataset):
@@ -261,7 +297,7 @@ def metrics_markdown(
             shown.add(key)
     for key, v in metrics.items():
         if key not in shown and isinstance(v, (int, float)) and not isinstance(v, bool):
-            lines.append(f"| {key} | {_fmt(v)} |")
+            lines.append(f"| {metric_label(key, k)} | {_fmt(v)} |")
     per_class = metrics.get("per_class")
     if isinstance(per_class, Mapping) and per_class:
         first = next(iter(per_class.values()))

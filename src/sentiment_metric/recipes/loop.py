@@ -133,6 +133,7 @@ def train(
     *,
     model: nn.Module | None = None,
     step_callback: StepCallback | None = None,
+    on_ready: Callable[[], object] | None = None,
 ) -> TrainResult:
     """Train one model as ``config`` says; see the module docstring for the steps.
 
@@ -148,6 +149,8 @@ def train(
         step_callback: called after every optimizer step as ``(epoch, step, losses)``
             (``epoch`` from 0, ``step`` counted over the run); raising from it interrupts the
             run (the last checkpoint stays valid).
+        on_ready: called once on the first process when the checks passed and the data,
+            model and optimizer are built, before the first step (the CPU-cost notice).
 
     Returns:
         :class:`TrainResult`.
@@ -155,6 +158,8 @@ def train(
     started_pg, device = init_distributed(config.device)
     try:
         run = _start(config, train_dataset, val_dataset, model, device)
+        if on_ready is not None and run.is_main:
+            on_ready()
         for epoch in range(run.start_epoch, config.epochs):
             _train_epoch(run, epoch, step_callback)
         run.model.eval()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from .. import MIKELS_WHEEL, EmotionWheel, SentimentMetricError
 
 __all__ = [
     "image_to_display",
+    "legend_label",
     "pca_2d",
     "plot_confusion_matrix",
     "plot_embedding",
@@ -30,10 +31,10 @@ LEVEL_COLORS = {0: "#1a9850", 1: "#fdae61", 2: "#d73027"}
 """Frame colours in retrieval grids: same emotion, same polarity, opposite polarity."""
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float, layout: Literal["constrained"] | None = None) -> Any:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100)
+    return Figure(figsize=(width, height), dpi=100, layout=layout)
 
 
 def wheel_colors(
@@ -60,6 +61,17 @@ def wheel_colors(
         else:
             out.append((0.5, 0.5, 0.5))
     return out
+
+
+def legend_label(name: str, wheel: EmotionWheel | None = None) -> str:
+    """A class's legend entry: its name and polarity group (the hues alone do not say it).
+
+    Example:
+        >>> legend_label("awe"), legend_label("anger"), legend_label("cat")
+        ('awe (positive)', 'anger (negative)', 'cat')
+    """
+    wheel = MIKELS_WHEEL if wheel is None else wheel
+    return f"{name} ({wheel.polarity(name)})" if name in wheel else name
 
 
 def pca_2d(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -148,7 +160,7 @@ def plot_embedding(
         panels_ = {title or "embedding": (embeddings, labels)}
     items = panels if panels is not None else panels_
     colors = wheel_colors(class_names, wheel)
-    fig = _figure(5.0 * len(items) + 1.8, 5.0)
+    fig = _figure(5.0 * len(items) + 2.6, 5.0)
     for i, (name, (emb, lab)) in enumerate(items.items()):
         ax = fig.add_subplot(1, len(items), i + 1)
         xy = pca_2d(emb)
@@ -156,17 +168,27 @@ def plot_embedding(
         for c, cname in enumerate(class_names):
             sel = lab_np == c
             if sel.any():
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=10, color=colors[c], label=cname, alpha=0.8)
+                label = legend_label(cname, wheel)
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=10, color=colors[c], label=label, alpha=0.8)
         ax.set_title(name, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
     handles, names = fig.axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", fontsize=8, markerscale=2, frameon=False)
+    fig.legend(
+        handles,
+        names,
+        loc="center right",
+        fontsize=8,
+        markerscale=2,
+        frameon=False,
+        title="emotion (polarity)",
+        title_fontsize=8,
+    )
     if panels and title:
         fig.suptitle(title, fontsize=11)
-    fig.subplots_adjust(right=1.0 - 1.6 / (5.0 * len(items) + 1.8), wspace=0.08)
+    fig.subplots_adjust(right=1.0 - 2.4 / (5.0 * len(items) + 2.6), wspace=0.08)
     path = Path(path)
     fig.savefig(path)
     return path
@@ -196,11 +218,45 @@ def plot_retrieval(
     Returns:
         The path written.
     """
+    fig = _retrieval_figure(
+        query_images,
+        query_labels,
+        result_images,
+        result_labels,
+        result_distances,
+        class_names,
+        level=level,
+        mean=mean,
+        std=std,
+        title=title,
+        query_titles=query_titles,
+    )
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
+def _retrieval_figure(
+    query_images: Sequence[torch.Tensor],
+    query_labels: Sequence[int],
+    result_images: Sequence[Sequence[torch.Tensor]],
+    result_labels: Sequence[Sequence[int]],
+    result_distances: Sequence[Sequence[float]],
+    class_names: Sequence[str],
+    *,
+    level: torch.Tensor | None,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    title: str | None,
+    query_titles: Sequence[str] | None,
+) -> Any:
+    """The figure of :func:`plot_retrieval` (constrained layout: no title overlaps the row
+    above)."""
     n = len(query_images)
     if n == 0:
         raise SentimentMetricError("plot_retrieval needs at least one query")
     k = max((len(r) for r in result_images), default=0)
-    fig = _figure(1.7 * (k + 1) + 0.3, 1.9 * n + (0.4 if title else 0.0))
+    fig = _figure(1.7 * (k + 1) + 0.3, 2.1 * n + (0.4 if title else 0.0), layout="constrained")
 
     def name_of(label: int) -> str:
         return class_names[label] if 0 <= label < len(class_names) else "?"
@@ -229,10 +285,7 @@ def plot_retrieval(
                     spine.set_linewidth(3)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return fig
 
 
 def plot_confusion_matrix(

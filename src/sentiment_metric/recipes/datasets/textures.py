@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -321,6 +322,26 @@ class AffectiveTextures(Dataset):
         if self.normalize:
             y = (y - self._mean) / self._std
         return y, torch.tensor(self.targets, dtype=torch.int64)
+
+    def save_images(self, folder: str | Path) -> list[Path]:
+        """Write every image as a PNG into ``folder/<emotion>/<split>-<index>.png``: an emotion
+        ImageFolder (``sentiment-metric textures``), to try ``retrieve`` or ``--dataset
+        folder`` on.
+
+        Returns:
+            The files written, in index order.
+        """
+        from PIL import Image
+
+        root = Path(folder)
+        written = []
+        for i in range(self.num_images):
+            sub = root / self.classes[self.targets[i]]
+            sub.mkdir(parents=True, exist_ok=True)
+            path = sub / f"{self.split}-{i:05d}.png"
+            Image.fromarray(self._uint8(i).permute(1, 2, 0).numpy(), mode="RGB").save(path)
+            written.append(path)
+        return written
 
     def __repr__(self) -> str:
         return (
