@@ -968,6 +968,12 @@ def _recipe_rows() -> Iterator[Row]:
         lambda: _cli_rc(["train", "--device", "gpu", "--out", "/nonexistent/x"]),
         OK,
     )
+    yield R(
+        "cli.main",
+        "textures-out-under-a-file",
+        lambda: _cli_rc(["textures", "--out", "/dev/null/x", "--size", "8", "--image-size", "8"]),
+        OK,
+    )
 
 
 def _second_order(indices: Any = None) -> torch.Tensor:
