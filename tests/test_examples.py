@@ -49,6 +49,18 @@ def test_example_runs_quick(script, extra):
 
 
 @pytest.mark.slow
+def test_pml_trainers_example_runs_without_warnings():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONWARNINGS", None)
+    cmd = [sys.executable, "-W", "default", str(EXAMPLES / "pml_trainers.py"), "--quick"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = [x for x in done.stderr.replace("\r", "\n").splitlines() if x.strip()]
+    noise = [x for x in lines if "it/s]" not in x and "s/it]" not in x]  # tqdm's bars
+    assert noise == [], noise
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 @pytest.mark.skipif(
     torch.distributed.is_available() and not torch.distributed.is_gloo_available(),
