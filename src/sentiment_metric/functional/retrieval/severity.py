@@ -74,10 +74,14 @@ def hierarchical_average_precision(
 def hierarchical_average_precision_of(rk: Ranking, groups: torch.Tensor) -> torch.Tensor:
     """:func:`hierarchical_average_precision` of a :class:`Ranking`, unchecked."""
     g = groups.to(rk.ranked.device)
-    by_group = Ranking(g[rk.ranked], g[rk.query])  # its hits: Ω⁺ (same group, class included)
-    num = by_group.top(by_group.cum_precision_at_hits, rk.depth)
-    num = num + rk.top(rk.cum_precision_at_hits, rk.depth)
-    den = by_group.top(by_group.cum_hits, rk.depth) + rk.top(rk.cum_hits, rk.depth)
+    in_group = g[rk.ranked] == g[rk.query][:, None]  # Ω⁺: same group, same class included
+    # 2 H-rank(k) = n_g(k) + [same class] n_c(k) on Ω⁺, 0 elsewhere (n_g, n_c: the same-group
+    # and same-class references up to rank k): int32 planes, then divided by the ranks and
+    # summed per row (a row's sum never depends on the chunk)
+    twice_h_rank = torch.where(in_group, torch.cumsum(in_group, dim=1, dtype=torch.int32), 0)
+    twice_h_rank += torch.where(rk.hits, torch.cumsum(rk.hits, dim=1, dtype=torch.int32), 0)
+    num = (twice_h_rank / rk.ranks.to(torch.float64)).sum(dim=1)
+    den = in_group.sum(dim=1) + rk.hits.sum(dim=1)
     return safe_div(num, den)
 
 
