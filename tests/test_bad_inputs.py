@@ -1002,11 +1002,64 @@ def _looped_folder() -> int:
     return n
 
 
+def _set_skip_level() -> None:
+    sm.SentimentConstraintLoss(class_names=NAMES).skip_level = "bogus"  # type: ignore[assignment]
+
+
+def _set_weighting() -> torch.Tensor:
+    """``loss.weighting = "none"`` after construction must be what ``weighting="none"`` gives."""
+    loss = sm.SentimentConstraintLoss(class_names=NAMES)
+    loss(_emb(), _labels())
+    loss.weighting = "none"
+    got = loss(_emb(), _labels())
+    want = sm.SentimentConstraintLoss(class_names=NAMES, weighting="none")(_emb(), _labels())
+    if not torch.equal(got, want):
+        raise AssertionError(f"weighting set later gives {got}, weighting='none' {want}")
+    return got
+
+
 def _hardening_rows() -> Iterator[Row]:
     """Issue 19's classes (and issue 18 item 1), one row or more each."""
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    e, y = _emb(), _labels()
+    for case, si in {
+        "self-index-minus-2": torch.full((B,), -2),
+        "self-index-past-r": y + B,
+    }.items():
+        yield R(
+            "SentimentConstraintLoss",
+            case,
+            lambda si=si: sm.SentimentConstraintLoss(class_names=NAMES)(
+                e, y, ref_emb=e, ref_labels=y, self_index=si
+            ),
+            ERR,
+            "self_index",
+        )
+        yield R(
+            "mine_ranked_triplets",
+            case,
+            lambda si=si: F.mine_ranked_triplets(_dist(e), y, y, level=LEVEL, self_index=si),
+            ERR,
+            "self_index",
+        )
+    yield R("SentimentConstraintLoss", "set-skip-level-bogus", _set_skip_level, ERR, "skip_level")
+    yield R("SentimentConstraintLoss", "set-weighting", _set_weighting, OK)
+    yield R(
+        "SentimentConstraintLoss",
+        "weighting-1e38",
+        lambda: sm.SentimentConstraintLoss(class_names=NAMES, weighting=torch.full((C, C), 1e38)),
+        ERR,
+        "weighting",
+    )
+    yield R(
+        "SentimentConstraintLoss",
+        "wheel-margin-7e37",
+        lambda: sm.SentimentConstraintLoss(class_names=NAMES, wheel_margin=7e37),
+        ERR,
+        "wheel_margin",
+    )
     yield R(
         "SentimentSemiHardMiner",
         "per-pair-huge",

@@ -72,3 +72,57 @@ def test_per_pair_is_capped_at_the_reference_size(strategy: str) -> None:
     exact = sm.SentimentSemiHardMiner(class_names=NAMES, strategy=strategy, per_pair=16, seed=0)
     for got, want in zip(huge(emb, labels), exact(emb, labels)):
         assert torch.equal(got, want)
+
+
+def test_attributes_set_after_construction_are_checked_and_used() -> None:
+    emb, labels = _batch()
+    loss = sm.SentimentConstraintLoss(class_names=NAMES, skip_level="sum_margins")
+    loss(emb, labels)  # fills the fused cache with the inverse-wheel table
+    for value in ("none", 1.0 / sm.MIKELS_WHEEL.relations(NAMES).dis):
+        loss.weighting = value
+        fresh = sm.SentimentConstraintLoss(
+            class_names=NAMES, skip_level="sum_margins", weighting=value
+        )
+        assert torch.equal(loss(emb, labels), fresh(emb, labels))
+        assert torch.equal(loss.theta, fresh.theta)
+    with pytest.raises(sm.SentimentMetricError, match="weighting"):
+        loss.weighting = "bogus"
+    with pytest.raises(sm.SentimentMetricError, match="skip_level"):
+        loss.skip_level = "bogus"  # type: ignore[assignment]
+    assert loss.skip_level == "sum_margins"
+    miner = sm.SentimentSemiHardMiner(class_names=NAMES, seed=0)
+    miner.weighting = "none"
+    assert bool((miner.theta == 1).all())
+
+
+@pytest.mark.parametrize("bad", [-2, 16])
+def test_self_index_out_of_range_is_refused(bad: int) -> None:
+    emb, labels = _batch()
+    si = torch.arange(16)
+    si[5] = bad
+    loss = sm.SentimentConstraintLoss(class_names=NAMES)
+    with pytest.raises(sm.SentimentMetricError, match=f"self_index .*got {bad} at row 5"):
+        loss(emb, labels, ref_emb=emb, ref_labels=labels, self_index=si)
+    level = sm.MIKELS_WHEEL.relations(NAMES).level
+    dist = sm.functional.squared_euclidean(emb)
+    for strategy in ("semihard", "all"):
+        with pytest.raises(sm.SentimentMetricError, match="self_index"):
+            sm.functional.mine_ranked_triplets(
+                dist, labels, labels, level=level, self_index=si, strategy=strategy
+            )
+
+
+def test_weights_and_margins_past_the_limit_are_refused_and_the_limit_is_finite() -> None:
+    """Issue 18 item 1: ``weighting=torch.full((8, 8), 1e38)`` gave NaN."""
+    emb, labels = _batch(dtype=torch.float32)
+    c = len(NAMES)
+    for kw in ({"weighting": torch.full((c, c), 1e38)}, {"wheel_margin": 7e37},
+               {"margins": (1e13, 0.1)}):  # fmt: skip
+        with pytest.raises(sm.SentimentMetricError, match=next(iter(kw))):
+            sm.SentimentConstraintLoss(class_names=NAMES, **kw)
+    top = {"weighting": torch.full((c, c), 1e12), "wheel_margin": 1e12, "margins": (1e12, 1e12)}
+    loss = sm.SentimentConstraintLoss(class_names=NAMES, **top)
+    x = emb.clone().requires_grad_()
+    value = loss(x, labels)
+    value.backward()
+    assert torch.isfinite(value) and bool(torch.isfinite(x.grad).all())

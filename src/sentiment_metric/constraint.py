@@ -5,7 +5,8 @@ The maths lives in :mod:`sentiment_metric.functional.constraint` and
 (relations, margins, weighting) and speak pytorch-metric-learning's protocol (distances,
 reducers, ``indices_tuple``, ``ref_emb``/``ref_labels``, embedding regularizers), whose
 keywords, tuples and reducers are read in ``sentiment_metric._pml``.
-:class:`SentimentConstraints` is the configuration the loss and the miner share. The
+:class:`SentimentConstraints` (:mod:`sentiment_metric.constraint_config`) is the configuration
+the loss and the miner share. The
 multi-task loss is in :mod:`sentiment_metric.multitask`, cross-batch memory in
 :mod:`sentiment_metric.memory`.
 """
@@ -22,19 +23,14 @@ from pytorch_metric_learning.reducers import AvgNonZeroReducer, BaseReducer, Mul
 from pytorch_metric_learning.utils import common_functions as c_f
 from torch import Tensor
 
-from ._checks import (
-    check_choice,
-    check_margins,
-    check_metric_inputs,
-    check_nonnegative_float,
-    check_shape,
-)
+from ._checks import check_choice
 from ._pml import check_indices_tuple, check_pml_kwargs, exact_reductions, sub_loss_reducers
+from .constraint_config import SentimentConstraints
 from .distance import SquaredEuclideanDistance
-from .errors import SentimentMetricError
 from .functional._fused import fused_loss
 from .functional.constraint import SKIP_LEVEL_OPTIONS, SkipLevel
 from .functional.constraint_sums import constraint_sums
+from .functional.distance import check_self_index
 from .functional.triplets import (
     RankedTriplets,
     all_ranked_triplets,
@@ -43,129 +39,11 @@ from .functional.triplets import (
     triplet_constraint_losses,
     triplet_margins,
 )
-from .weighting import WEIGHTINGS, theta_matrix
-from .wheel import EmotionWheel, LabelRelations, resolve_relations
+from .wheel import EmotionWheel, LabelRelations
 
 __all__ = ["SentimentConstraintLoss", "SentimentConstraints"]
 
 _HALF = (torch.float16, torch.bfloat16)
-
-
-class SentimentConstraints:
-    """The configuration the loss and the miner share: relations, margins and the weighting θ.
-
-    ``margins`` ``(α1, α2)`` is the one source of truth; ``relative_margin`` (``α1``) and
-    ``negative_margin`` (``α2``) read and write it (PML records them). ``wheel_margin`` ``β``
-    adds ``β·(dis(a,f) - dis(a,c))`` to a triplet's margin; it is kept as the ``(C, C)`` offset
-    ``β·dis`` subtracted from ``D*`` (:func:`~sentiment_metric.functional.weighted_distances`).
-    ``theta`` (a float64 ``(C, C)`` buffer) and ``level`` (int64) are the buffers the maths
-    reads.
-    """
-
-    relations: LabelRelations
-    level: Tensor
-    theta: Tensor
-    weighting: str | Tensor
-    validate: bool
-    _margins: tuple[float, float]
-    _wheel_margin: float
-    _offset: Tensor | None
-
-    def _configure(
-        self,
-        class_names: Sequence[str] | None,
-        relations: LabelRelations | None,
-        wheel: EmotionWheel | None,
-        margins: Sequence[float],
-        weighting: str | Tensor,
-        wheel_margin: float,
-    ) -> None:
-        self.relations = resolve_relations(class_names, relations, wheel)
-        self.margins = margins  # the setter checks it
-        if not isinstance(weighting, Tensor):
-            check_choice(weighting, WEIGHTINGS, "weighting")
-        # float64 keeps 1/dis exact until it meets the distances' dtype
-        theta = theta_matrix(self.relations.dis, weighting, dtype=torch.float64)
-        self.weighting = weighting
-        module = cast(torch.nn.Module, self)  # the classes that use this are nn.Modules
-        module.register_buffer("level", self.relations.level.clone(), persistent=False)
-        module.register_buffer("theta", theta.clone(), persistent=False)
-        self.wheel_margin = wheel_margin  # the setter checks it and builds the offset
-
-    def _check_distance(self, distance: Any) -> None:
-        """Refuse a combination that could make the loss vacuous: an unbounded similarity
-        (not normalised) weighted by a non-uniform ``θ``, where ``θ·(1 - S)`` can reward
-        collapsed embeddings of a large norm."""
-        bounded = bool(getattr(distance, "normalize_embeddings", True))
-        uniform = bool((self.theta == self.theta.reshape(-1)[0]).all())
-        if distance.is_inverted and not bounded and not uniform:
-            raise SentimentMetricError(
-                f"distance={type(distance).__name__}(normalize_embeddings=False) is an "
-                f"unbounded similarity: with weighting={self._weighting_repr()} identical "
-                "embeddings of a large norm would satisfy the constraints. Use "
-                "weighting='none', a normalised similarity (CosineSimilarity()) or a distance "
-                "(LpDistance(power=2), the default)"
-            )
-
-    @property
-    def wheel_margin(self) -> float:
-        """``β``: extra margin per wheel step between a triplet's farther and closer class."""
-        return self._wheel_margin
-
-    @wheel_margin.setter
-    def wheel_margin(self, value: float) -> None:
-        self._wheel_margin = check_nonnegative_float(value, "wheel_margin")
-        dis = self.relations.dis.to(torch.float64)
-        self._offset = self._wheel_margin * dis if self._wheel_margin > 0 else None
-
-    def _offset_like(self, mat: Tensor) -> Tensor | None:
-        """The wheel-margin offset on ``mat``'s device and dtype (``None`` when ``β = 0``)."""
-        off = self._offset
-        return None if off is None else off.to(device=mat.device, dtype=mat.dtype)
-
-    @property
-    def margins(self) -> tuple[float, float]:
-        """``(α1, α2)``: the relative and the negative margin."""
-        return self._margins
-
-    @margins.setter
-    def margins(self, value: Sequence[float]) -> None:
-        self._margins = check_margins(value)
-
-    @property
-    def relative_margin(self) -> float:
-        """``α1``, the margin between positives and relatives (``margins[0]``)."""
-        return self._margins[0]
-
-    @relative_margin.setter
-    def relative_margin(self, value: float) -> None:
-        self.margins = (value, self._margins[1])
-
-    @property
-    def negative_margin(self) -> float:
-        """``α2``, the margin between relatives and negatives (``margins[1]``)."""
-        return self._margins[1]
-
-    @negative_margin.setter
-    def negative_margin(self, value: float) -> None:
-        self.margins = (self._margins[0], value)
-
-    def _check_batch(
-        self, embeddings: Any, labels: Any, ref_emb: Any, ref_labels: Any
-    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """The embeddings, labels (as int64) and reference set a loss or miner is called with."""
-        return check_metric_inputs(
-            embeddings,
-            labels,
-            self.relations.num_classes,
-            ref_emb,
-            ref_labels,
-            validate=self.validate,
-        )
-
-    def _weighting_repr(self) -> str:
-        w = self.weighting
-        return f"tensor{tuple(w.shape)}" if isinstance(w, Tensor) else repr(w)
 
 
 class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
@@ -281,7 +159,7 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
         self._check_distance(self.distance)
         self._partial_swap_checked = False
         self._fused_cache: dict[tuple[Any, ...], Any] = {}
-        self.skip_level: SkipLevel = skip_level
+        self.skip_level = skip_level
         self.validate = bool(validate)
         self.add_to_recordable_attributes(
             list_of_names=["relative_margin", "negative_margin"], is_stat=False
@@ -325,7 +203,10 @@ class SentimentConstraintLoss(SentimentConstraints, BaseMetricLossFunction):
             r = b if ref_emb is None else ref_emb.shape[0]
             indices_tuple = check_indices_tuple(indices_tuple, b, r, self.validate)
         if self_index is not None:
-            self_index = check_shape(self_index, (embeddings.shape[0],), "self_index")
+            r = embeddings.shape[0] if ref_emb is None else ref_emb.shape[0]
+            self_index = check_self_index(
+                self_index, embeddings.shape[0], r, validate=self.validate
+            )
         self.reset_stats()
         labels = c_f.to_device(labels, embeddings)
         fused = None if ref_emb is not None or self_index is not None else (

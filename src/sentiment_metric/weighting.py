@@ -2,8 +2,9 @@
 
 ``D*(i, j) = θ(y_i, y_j) · D(i, j)`` with ``θ = 1 / dis`` (the paper's ``"inverse_wheel"``),
 ``θ = 1`` (``"none"``) or a given ``(C, C)`` tensor. The rule lives here, in the label layer
-beside :mod:`sentiment_metric.wheel` (imports only ``errors``): :meth:`LabelRelations.weights
-<sentiment_metric.LabelRelations.weights>`, the loss and the miner read it; the maths in
+beside :mod:`sentiment_metric.wheel` (imports only ``errors`` and ``_checks``):
+:meth:`LabelRelations.weights <sentiment_metric.LabelRelations.weights>`, the loss and the
+miner read it; the maths in
 :mod:`sentiment_metric.functional` takes the resulting ``(C, C)`` tensor as ``theta``.
 """
 
@@ -14,6 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ._checks import MAX_MAGNITUDE
 from .errors import SentimentMetricError
 
 __all__ = ["WEIGHTINGS", "Weighting", "theta_matrix"]
@@ -35,8 +37,8 @@ def theta_matrix(
 
     Args:
         dis: ``(C, C)`` wheel distances (``LabelRelations.dis``), ``>= 1``.
-        weighting: ``"inverse_wheel"``, ``"none"`` or a ``(C, C)`` tensor of positive finite
-            weights.
+        weighting: ``"inverse_wheel"``, ``"none"`` or a ``(C, C)`` tensor of weights in
+            ``(0, 1e12]`` (:data:`~sentiment_metric._checks.MAX_MAGNITUDE`).
         dtype: the result's dtype (default: torch's default dtype); the loss and the miner use
             ``float64``, which keeps ``1/dis`` exact before it meets the distances' dtype.
 
@@ -45,7 +47,7 @@ def theta_matrix(
 
     Raises:
         SentimentMetricError: an unknown name, or a tensor of the wrong shape or with a value
-            that is not finite and ``> 0``.
+            outside ``(0, 1e12]``.
 
     Example:
         >>> import torch
@@ -59,10 +61,16 @@ def theta_matrix(
             raise SentimentMetricError(
                 f"weighting as a tensor must have shape ({c}, {c}), got {tuple(weighting.shape)}"
             )
-        w = weighting.detach().to(device="cpu", dtype=dtype)
+        w = weighting.detach().to(device="cpu", dtype=torch.float64)
         if not bool(torch.isfinite(w).all()) or bool((w <= 0).any()):
             raise SentimentMetricError("weighting must be finite and > 0 everywhere")
-        return w
+        if bool((w > MAX_MAGNITUDE).any()):
+            raise SentimentMetricError(
+                f"weighting must be at most {MAX_MAGNITUDE:g} everywhere, got a largest weight "
+                f"of {float(w.max()):.3g} (θ·D would overflow: only the ratios between the "
+                "weights and the margins matter, so scale them down)"
+            )
+        return w.to(dtype)
     if weighting == "inverse_wheel":
         return 1.0 / dis.detach().to(device="cpu", dtype=dtype)
     if weighting == "none":

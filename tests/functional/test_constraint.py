@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import sentiment_metric as sm
 import sentiment_metric.functional.constraint as fc
+from sentiment_metric._checks import MAX_MAGNITUDE
 from sentiment_metric.functional import (
     all_ranked_triplets,
     constraint_sums,
@@ -360,10 +361,13 @@ def test_functional_validate_false_reads_no_values() -> None:
     assert out.shape == (2,)
 
 
-def test_huge_margins_give_a_finite_loss() -> None:
+def test_huge_margins_give_a_finite_loss_or_are_refused() -> None:
     x, y = _batch(10, 31)
-    loss = sentiment_constraint_loss(_dist(x.float()), y, LEVEL, margins=(1e38, 1e38))
+    top = MAX_MAGNITUDE  # margins up to the limit: a finite loss
+    loss = sentiment_constraint_loss(_dist(x.float()), y, LEVEL, margins=(top, top))
     assert torch.isfinite(loss)
+    with pytest.raises(sm.SentimentMetricError, match=r"margins\[0\] must be at most"):
+        sentiment_constraint_loss(_dist(x.float()), y, LEVEL, margins=(1e38, 1e38))
 
 
 # ------------------------------------------------- weighted_distances: checks only with validate

@@ -19,6 +19,7 @@ from .._checks import check_shape
 from ..errors import SentimentMetricError
 
 __all__ = [
+    "check_self_index",
     "check_self_index_range",
     "exclude_self",
     "full_precision_region",
@@ -151,20 +152,35 @@ def exclude_self(
         return scores
     scores = check_shape(scores, ("Q", "R"), "scores")
     q, r = scores.shape
-    self_index = check_shape(self_index, (q,), "self_index")
-    if self_index.is_floating_point() or self_index.is_complex() or self_index.dtype == torch.bool:
-        raise SentimentMetricError(
-            f"self_index must hold integer column indices, got dtype {self_index.dtype}"
-        )
-    self_index = self_index.to(device=scores.device, dtype=torch.long)
-    if validate:
-        check_self_index_range(self_index, r)
+    self_index = check_self_index(self_index, q, r, validate=validate).to(scores.device)
     if r == 0:
         return scores
     keep = (self_index >= 0) & (self_index < r)
     col = self_index.clamp(0, r - 1).unsqueeze(1)
     filled = torch.where(keep.unsqueeze(1), fill, scores.gather(1, col)).to(scores.dtype)
     return scores.scatter(1, col, filled)
+
+
+def check_self_index(self_index: Any, q: int, r: int, *, validate: bool = True) -> Tensor:
+    """A ``(q,)`` integer ``self_index`` (columns of a reference set of ``r`` rows, ``-1``:
+    none), as ``int64``; with ``validate`` its range too (:func:`check_self_index_range`).
+
+    The one check of every ``self_index`` (the loss, the miner, :func:`exclude_self`).
+
+    Example:
+        >>> import torch
+        >>> check_self_index(torch.tensor([1, -1], dtype=torch.int32), 2, 3)
+        tensor([ 1, -1])
+    """
+    self_index = check_shape(self_index, (q,), "self_index")
+    if self_index.is_floating_point() or self_index.is_complex() or self_index.dtype == torch.bool:
+        raise SentimentMetricError(
+            f"self_index must hold integer column indices, got dtype {self_index.dtype}"
+        )
+    self_index = self_index.to(dtype=torch.long)
+    if validate:
+        check_self_index_range(self_index, r)
+    return self_index
 
 
 def check_self_index_range(self_index: Tensor, r: int) -> None:

@@ -50,7 +50,6 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_finite, check_margins, check_positive_int, check_shape
-from ..errors import SentimentMetricError
 from ._frames import (
     LISTED_MIN_PAIRS,
     Drawn,
@@ -63,7 +62,7 @@ from ._frames import (
 )
 from ._inputs import check_dist, check_dist_labels, check_level
 from .constraint import weighted_distances
-from .distance import exclude_self
+from .distance import check_self_index, exclude_self
 from .levels import pair_levels
 from .triplets import all_ranked_triplets
 
@@ -117,22 +116,12 @@ def _finite_keys(q: Tensor) -> Tensor:
     return torch.where(finite, q, torch.where(q < 0, lo, hi))
 
 
-def _exclude_self_pairs(
-    q: Tensor, ref_labels: Tensor | None, self_index: Tensor | None, b: int
-) -> Tensor:
+def _exclude_self_pairs(q: Tensor, ref_labels: Tensor | None, self_index: Tensor | None) -> Tensor:
     """Self-pairs get the key ``-inf`` (they sort first and draw nothing): the diagonal when the
-    reference set is the batch, the columns ``self_index`` when given, else none (PML)."""
+    reference set is the batch, the columns ``self_index`` when given (already checked), else
+    none (PML)."""
     if self_index is None:
         return q.fill_diagonal_(-float("inf")) if ref_labels is None else q
-    self_index = check_shape(self_index, ("B",), "self_index")
-    if self_index.is_floating_point() or self_index.dtype == torch.bool:
-        raise SentimentMetricError(
-            f"self_index must hold integer column indices, got dtype {self_index.dtype}"
-        )
-    if self_index.shape[0] != b:
-        raise SentimentMetricError(
-            f"self_index has {self_index.shape[0]} entries but labels has {b}; they must match"
-        )
     return exclude_self(q, self_index.to(q.device), -float("inf"), validate=False)
 
 
@@ -188,9 +177,10 @@ def _check_mining_input(
     theta: Tensor | None,
     offset: Tensor | None,
     validate: bool,
-) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Check ``dist``, the labels, ``level``, ``theta`` and ``offset``; labels come back on
-    dist's device."""
+    self_index: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """Check ``dist``, the labels, ``level``, ``theta``, ``offset`` and ``self_index`` (its
+    range with ``validate``); labels and ``self_index`` come back on dist's device."""
     dist, level = check_dist(dist), check_level(level)
     num_classes = int(level.shape[0])
     labels, ref_labels = check_dist_labels(dist, labels, ref_labels, num_classes, validate=validate)
@@ -200,7 +190,10 @@ def _check_mining_input(
     if validate:
         check_finite(dist, "dist")
     ref_labels = None if ref_labels is None else ref_labels.to(dist.device)
-    return dist, labels.to(dist.device), ref_labels
+    if self_index is not None:
+        self_index = check_self_index(self_index, dist.shape[0], dist.shape[1], validate=validate)
+        self_index = self_index.to(dist.device)
+    return dist, labels.to(dist.device), ref_labels, self_index
 
 
 def _every_triplet(
@@ -277,8 +270,8 @@ def mine_ranked_triplets(
     strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")  # type: ignore[assignment]
     alphas = check_margins(margins)
     per_pair = check_positive_int(per_pair, "per_pair")
-    dist, labels, ref_labels = _check_mining_input(
-        dist, labels, ref_labels, level, theta, offset, validate
+    dist, labels, ref_labels, self_index = _check_mining_input(
+        dist, labels, ref_labels, level, theta, offset, validate, self_index
     )
     if strategy == "all":
         return _every_triplet(labels, level, ref_labels, self_index)
@@ -308,7 +301,7 @@ def _mine_keys(
     generator: torch.Generator | None,
 ) -> Drawn:
     """The sampling strategies on the weighted keys ``q`` (float64, ``(B, R)``)."""
-    q = _exclude_self_pairs(_finite_keys(q), ref_labels, self_index, labels.shape[0])
+    q = _exclude_self_pairs(_finite_keys(q), ref_labels, self_index)
     tables = torch.cat(frame_tables(level.to(q.device), alphas))
     eye = torch.eye(tables.shape[1], dtype=torch.float64, device=q.device)
     rows = eye[labels]
@@ -355,8 +348,8 @@ def ranked_triplet_means(
         >>> ranked_triplet_means(d, torch.tensor([0, 0, 1]), level=level)
         (1.0, 2.5, 1.5)
     """
-    dist, labels, ref_labels = _check_mining_input(
-        dist, labels, ref_labels, level, theta, offset, True
+    dist, labels, ref_labels, self_index = _check_mining_input(
+        dist, labels, ref_labels, level, theta, offset, True, self_index
     )
     with torch.no_grad():
         lv = pair_levels(labels, level, ref_labels, self_index, validate=False)
