@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -190,3 +192,26 @@ def test_train_calls_on_ready_once_before_the_first_step(tmp_path: Path) -> None
         step_callback=lambda epoch, step, parts: calls.append(step),
     )
     assert calls[0] == 0 and calls[1:] == list(range(1, len(calls)))
+
+
+def test_help_and_version_load_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "from sentiment_metric.recipes.cli import main\n"
+        "assert main(['--help']) == 0 and main(['--version']) == 0 and main(['nope']) == 2\n"
+        "heavy = ('torch', 'numpy', 'pytorch_metric_learning', 'matplotlib')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_lazy_public_names_match_all() -> None:
+    import sentiment_metric.recipes as recipes
+
+    for package in (sm, recipes):
+        lazy = set(package._LAZY)
+        assert lazy == set(package.__all__) - {"SentimentMetricError", "__version__"}
+        for name in package.__all__:
+            assert getattr(package, name) is not None

@@ -12,26 +12,84 @@ Needs the ``[train]`` extra (torchvision, Pillow, matplotlib, tqdm). The core of
 - :mod:`~.demo`, :mod:`~.ablation`: whole experiments; :mod:`~.cli`: parse and dispatch.
 """
 
-from .ablation import ABLATION_ROWS, run_ablation
-from .config import TrainConfig
-from .datasets import (
-    DATASETS,
-    FI,
-    Abstract,
-    AffectiveTextures,
-    ArtPhoto,
-    EmoSet,
-    EmotionImageDataset,
-    EmotionImageFolder,
-    build_dataset,
-    generate_textures,
-    stratified_split,
-)
-from .distributed import DistributedMPerClassSampler
-from .evaluate import compute_embeddings, evaluate_checkpoint, evaluate_embeddings, evaluate_model
-from .loop import TrainResult, train
-from .retrieve import export_embeddings, retrieve_images, topk_neighbors
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .ablation import ABLATION_ROWS, run_ablation
+    from .config import TrainConfig
+    from .datasets import (
+        DATASETS,
+        FI,
+        Abstract,
+        AffectiveTextures,
+        ArtPhoto,
+        EmoSet,
+        EmotionImageDataset,
+        EmotionImageFolder,
+        build_dataset,
+        generate_textures,
+        stratified_split,
+    )
+    from .distributed import DistributedMPerClassSampler
+    from .evaluate import (
+        compute_embeddings,
+        evaluate_checkpoint,
+        evaluate_embeddings,
+        evaluate_model,
+    )
+    from .loop import TrainResult, train
+    from .retrieve import export_embeddings, retrieve_images, topk_neighbors
+    from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+
+_LAZY = {
+    "ABLATION_ROWS": "ablation",
+    "run_ablation": "ablation",
+    "TrainConfig": "config",
+    "DATASETS": "datasets",
+    "FI": "datasets",
+    "Abstract": "datasets",
+    "AffectiveTextures": "datasets",
+    "ArtPhoto": "datasets",
+    "EmoSet": "datasets",
+    "EmotionImageDataset": "datasets",
+    "EmotionImageFolder": "datasets",
+    "build_dataset": "datasets",
+    "generate_textures": "datasets",
+    "stratified_split": "datasets",
+    "DistributedMPerClassSampler": "distributed",
+    "compute_embeddings": "evaluate",
+    "evaluate_checkpoint": "evaluate",
+    "evaluate_embeddings": "evaluate",
+    "evaluate_model": "evaluate",
+    "TrainResult": "loop",
+    "train": "loop",
+    "export_embeddings": "retrieve",
+    "retrieve_images": "retrieve",
+    "topk_neighbors": "retrieve",
+    "IMAGENET_MEAN": "transforms",
+    "IMAGENET_STD": "transforms",
+    "eval_transform": "transforms",
+    "train_transform": "transforms",
+}
+"""Public name -> its module, imported on first use (as :mod:`sentiment_metric` does), so
+that ``sentiment-metric --help`` loads no torch."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ABLATION_ROWS",

@@ -3,7 +3,9 @@ textures.
 
 ``main(argv)`` returns the exit status: 0 on success, 1 for a bad value or path (one line on
 stderr, never a traceback), 2 for a bad command line (argparse), 130 when interrupted. This
-module parses and dispatches; the work is done in the recipe modules.
+module parses and dispatches; each command's options and work are in
+:mod:`~sentiment_metric.recipes.commands`, imported once a command is named: ``--help`` and
+``--version`` load no torch and answer at once.
 
 Example:
     >>> from sentiment_metric.recipes.cli import build_parser
@@ -15,35 +17,30 @@ Example:
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import importlib
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import NoReturn
 
-from .. import SentimentMetricError, __version__
-from .ablation import ablation_config, ablation_markdown, row_options, run_ablation
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint
-from .config import (
-    TrainConfig,
-    add_config_options,
-    config_options_given,
-    int_at_least,
-)
-from .datasets import DATASETS, SPLITS, AffectiveTextures
-from .demo import demo_summary, run_demo
-from .evaluate import HEADLINE_METRICS, evaluate_checkpoint, metrics_markdown
-from .loop import train
-from .notices import cpu_cost_notice, cpu_notice_due, not_learned_note
-from .retrieve import export_embeddings, retrieve_images
+from .. import __version__
+from ..errors import SentimentMetricError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMAND_HELP", "build_parser", "main"]
 
 PROG = "sentiment-metric"
 
-_positive_int = int_at_least(1)
-_nonneg_int = int_at_least(0)
+COMMAND_HELP = {
+    "demo": "compare three objectives (softmax, + PML triplet, + sentiment constraints) on "
+    "generated textures",
+    "train": "train a model on a dataset",
+    "evaluate": "evaluate a checkpoint: JSON + markdown + confusion matrix",
+    "retrieve": "top k gallery images for query images: table + grid",
+    "embed": "export embeddings + labels + paths (.pt, .npz or .npy)",
+    "ablation": "the paper's ablation: 7 objectives, mean ± std over seeds",
+    "textures": "write generated textures as PNG files in emotion folders (to try retrieve on)",
+}
+"""The commands, in the order ``--help`` lists them, with their one-line help."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,8 +50,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``sentiment-metric`` argument parser."""
+def _commands() -> ModuleType:
+    """:mod:`~sentiment_metric.recipes.commands`, imported when first needed (it loads torch;
+    the one deferred import of the package, so that ``--help`` is fast)."""
+    return importlib.import_module(".commands", __package__)
+
+
+def build_parser(*, options: bool = True) -> argparse.ArgumentParser:
+    """The ``sentiment-metric`` argument parser; ``options=False`` leaves out the commands'
+    own options (enough for ``--help``, ``--version`` and an unknown command)."""
     p = _Parser(
         prog=PROG,
         description="Affective image retrieval and classification by deep metric learning "
@@ -63,287 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    _add_demo(sub)
-    _add_train(sub)
-    _add_evaluate(sub)
-    _add_retrieve(sub)
-    _add_embed(sub)
-    _add_ablation(sub)
-    _add_textures(sub)
+    commands = _commands() if options else None
+    for name, help_ in COMMAND_HELP.items():
+        parser = sub.add_parser(name, help=help_)
+        if commands is not None:
+            commands.add_options(name, parser)
     return p
-
-
-def _add_demo(sub: Any) -> None:
-    d = sub.add_parser(
-        "demo",
-        help="compare three objectives (softmax, + PML triplet, + sentiment constraints) on "
-        "generated textures",
-        description="Trains three models that differ only in the objective (softmax; softmax + "
-        "PML's triplet loss; softmax + the sentiment constraints), each embedding images by its "
-        "pooled features, on generated affective textures (no download); prints a mean ± std "
-        "table and writes metrics.json, embedding.png and retrieval.png.",
-    )
-    d.add_argument("--out", default="sentiment-metric-demo", help="output folder")
-    d.add_argument("--quick", action="store_true", help="a tiny run (seconds), for tests")
-    d.add_argument("--epochs", type=_positive_int, default=None, help="override the epochs")
-    d.add_argument("--train-size", type=_positive_int, default=None, help="training images")
-    d.add_argument("--test-size", type=_positive_int, default=None, help="test images")
-    d.add_argument(
-        "--seeds", type=_nonneg_int, nargs="+", default=None, help="default 0 1 (--quick: 0)"
-    )
-    d.add_argument("--device", default="auto")
-    d.add_argument("--no-progress", dest="progress", action="store_false")
-
-
-def _add_train(sub: Any) -> None:
-    t = sub.add_parser(
-        "train",
-        help="train a model on a dataset",
-        description="Train SentimentModel with the multi-task loss (or an ablation objective). "
-        "Writes <out>/last.pt every epoch, <out>/metrics.jsonl, <out>/config.json and, at "
-        "the end, the test metrics to <out>/test/. Launch with torchrun for several GPUs.",
-    )
-    t.add_argument("--out", default=argparse.SUPPRESS, help="run folder (default runs/<dataset>)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    t.add_argument("--no-test", action="store_true", help="skip the final test evaluation")
-    t.add_argument("--test-size", type=_positive_int, default=None, help="test images (cap)")
-    add_config_options(t)
-
-
-def _add_data_options(p: argparse.ArgumentParser) -> None:
-    """``--dataset``, ``--root``, ``--split``, ``--size`` of evaluate and embed."""
-    p.add_argument("--dataset", choices=list(DATASETS), default=None)
-    p.add_argument("--root", default=None)
-    p.add_argument("--split", default="test", choices=SPLITS)
-
-
-def _add_evaluate(sub: Any) -> None:
-    e = sub.add_parser("evaluate", help="evaluate a checkpoint: JSON + markdown + confusion matrix")
-    e.add_argument("checkpoint", help="a last.pt written by `sentiment-metric train`")
-    _add_data_options(e)
-    e.add_argument("--size", type=_positive_int, default=None, help="images (cap)")
-    e.add_argument("--k", type=_positive_int, default=10, help="depth of the @k metrics")
-    e.add_argument("--out", default=None, help="default: <checkpoint's folder>/eval-<split>")
-    e.add_argument("--device", default="auto")
-    e.add_argument("--batch-size", type=_positive_int, default=128)
-    e.add_argument("--workers", type=_nonneg_int, default=0)
-    e.add_argument("--strict", action="store_true")
-
-
-def _add_retrieve(sub: Any) -> None:
-    r = sub.add_parser("retrieve", help="top k gallery images for query images: table + grid")
-    r.add_argument("checkpoint")
-    r.add_argument("--query", nargs="+", required=True, help="query image files or folders")
-    r.add_argument("--gallery", required=True, help="folder of images (emotion sub-folders ok)")
-    r.add_argument("--k", type=_positive_int, default=5)
-    r.add_argument("--out", default=None, help="default: <checkpoint's folder>/retrieval")
-    r.add_argument("--device", default="auto")
-    r.add_argument("--batch-size", type=_positive_int, default=64)
-    r.add_argument("--strict", action="store_true", help="an unreadable image is an error")
-
-
-def _add_embed(sub: Any) -> None:
-    m = sub.add_parser("embed", help="export embeddings + labels + paths (.pt, .npz or .npy)")
-    m.add_argument("checkpoint")
-    m.add_argument("--out", required=True, help="file ending in .pt, .npz or .npy")
-    _add_data_options(m)
-    m.add_argument("--size", type=_positive_int, default=None)
-    m.add_argument("--images", nargs="+", default=None, help="image files/folders instead")
-    m.add_argument("--device", default="auto")
-    m.add_argument("--batch-size", type=_positive_int, default=128)
-    m.add_argument("--strict", action="store_true")
-
-
-def _add_ablation(sub: Any) -> None:
-    a = sub.add_parser("ablation", help="the paper's ablation: 7 objectives, mean ± std over seeds")
-    a.add_argument("--out", default="ablation")
-    a.add_argument("--seeds", type=_nonneg_int, nargs="+", default=None, help="default 0 1 2")
-    a.add_argument("--quick", action="store_true", help="tiny sizes (seconds per row), for tests")
-    a.add_argument("--test-size", type=_positive_int, default=None)
-    a.add_argument("--k", type=_positive_int, default=10)
-    a.add_argument("--rows", nargs="+", default=None, help="row names to run (default all)")
-    add_config_options(a, exclude=row_options())
-
-
-def _add_textures(sub: Any) -> None:
-    x = sub.add_parser(
-        "textures",
-        help="write generated textures as PNG files in emotion folders (to try retrieve on)",
-        description="Writes the generated affective textures of one split as "
-        "<out>/<emotion>/<split>-<index>.png: an emotion image folder for --gallery, --query "
-        "or --dataset folder --root.",
-    )
-    x.add_argument("--out", required=True, help="the folder to write (created)")
-    x.add_argument("--split", default="test", choices=("train", "val", "test"))
-    x.add_argument("--size", type=_positive_int, default=80, help="images (default 80)")
-    x.add_argument("--image-size", type=_positive_int, default=64, help="pixels (default 64)")
-    x.add_argument("--seed", type=_nonneg_int, default=0)
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    doc = run_demo(
-        args.out,
-        quick=args.quick,
-        epochs=args.epochs,
-        train_size=args.train_size,
-        test_size=args.test_size,
-        seeds=args.seeds,
-        device=args.device,
-        progress=args.progress,
-    )
-    print(demo_summary(doc, args.out))
-    return 0
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    given = config_options_given(args)
-    out = getattr(args, "out", None) or f"runs/{given.get('dataset', 'textures')}"
-    if args.resume:
-        ckpt = load_checkpoint(Path(out) / CHECKPOINT_NAME)
-        base = TrainConfig.from_dict(ckpt["config"])
-        config = dataclasses.replace(base, **given, out=out, resume=True)
-        print(f"resuming {out} after epoch {ckpt['epoch']}", flush=True)
-    else:
-        config = TrainConfig(**given, out=out)
-    due = not args.resume and cpu_notice_due(config, given)
-
-    def notice() -> None:  # once the run's checks have passed
-        print(cpu_cost_notice(config), file=sys.stderr, flush=True)
-
-    t0 = time.perf_counter()
-    result = train(config, on_ready=notice if due else None)
-    if result.checkpoint is None:  # a non-zero rank under torchrun
-        return 0
-    print(f"trained in {time.perf_counter() - t0:.1f} s; checkpoint: {result.checkpoint}")
-    if not args.no_test:
-        metrics = evaluate_checkpoint(
-            result.checkpoint,
-            out=Path(out) / "test",
-            size=args.test_size,
-            device=config.device,
-            batch_size=config.batch_size,
-            strict=config.strict,
-        )
-        print(_headline(metrics))
-        note = not_learned_note(metrics, result.class_names)
-        if note:
-            print(note)
-        print(f"test metrics: {Path(out) / 'test' / 'metrics.json'}")
-    return 0
-
-
-def _headline(metrics: dict[str, Any]) -> str:
-    k = metrics.get("k", 10)
-    parts = []
-    for key, name in HEADLINE_METRICS.items():
-        v = metrics.get(key)
-        if isinstance(v, (int, float)):
-            parts.append(f"{name.format(k=k)} {v:.3f}")
-    return "test: " + ", ".join(parts)
-
-
-def _beside(checkpoint: str, out: str | None, name: str) -> Path:
-    """Where a command that reads a checkpoint writes: ``out``, else ``name`` in the
-    checkpoint's folder (the one rule of evaluate and retrieve)."""
-    return Path(out) if out is not None else Path(checkpoint).parent / name
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    out = _beside(args.checkpoint, args.out, f"eval-{args.split}")
-    metrics = evaluate_checkpoint(
-        args.checkpoint,
-        out=out,
-        dataset=args.dataset,
-        root=args.root,
-        split=args.split,
-        size=args.size,
-        k=args.k,
-        device=args.device,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        strict=args.strict,
-    )
-    print(metrics_markdown(metrics), end="")
-    _report_skipped(metrics.get("skipped", []))
-    print(f"wrote {out / 'metrics.json'}, metrics.md, confusion.png")
-    return 0
-
-
-def _cmd_retrieve(args: argparse.Namespace) -> int:
-    out = _beside(args.checkpoint, args.out, "retrieval")
-    doc = retrieve_images(
-        args.checkpoint,
-        args.query,
-        args.gallery,
-        out=out,
-        k=args.k,
-        device=args.device,
-        batch_size=args.batch_size,
-        strict=args.strict,
-    )
-    print(doc["table"], end="")
-    _report_skipped(doc["skipped"])
-    print(f"wrote {out / 'retrieval.md'}, retrieval.json, retrieval.png")
-    return 0
-
-
-def _cmd_embed(args: argparse.Namespace) -> int:
-    info = export_embeddings(
-        args.checkpoint,
-        args.out,
-        dataset=args.dataset,
-        root=args.root,
-        split=args.split,
-        images=args.images,
-        size=args.size,
-        device=args.device,
-        batch_size=args.batch_size,
-        strict=args.strict,
-    )
-    print(f"wrote {info['num']} embeddings of dimension {info['dim']} to {info['path']}")
-    _report_skipped(info["skipped"])
-    return 0
-
-
-def _report_skipped(skipped: Sequence[str]) -> None:
-    """Name on stderr every image left out (unreadable; never replaced by another)."""
-    if skipped:
-        print(f"left out {len(skipped)} unreadable image(s):", file=sys.stderr)
-        for reason in skipped:
-            print(f"  {reason}", file=sys.stderr)
-
-
-def _cmd_ablation(args: argparse.Namespace) -> int:
-    config = ablation_config(config_options_given(args), quick=args.quick)
-    seeds = args.seeds if args.seeds is not None else ([0, 1] if args.quick else [0, 1, 2])
-    test_size = args.test_size if args.test_size is not None else (64 if args.quick else None)
-    result = run_ablation(
-        config, seeds=seeds, out=args.out, test_size=test_size, k=args.k, rows=args.rows
-    )
-    print(ablation_markdown(result), end="")
-    print(f"wrote {args.out}/ablation.md and ablation.json")
-    return 0
-
-
-def _cmd_textures(args: argparse.Namespace) -> int:
-    ds = AffectiveTextures(
-        num_images=args.size, image_size=args.image_size, seed=args.seed, split=args.split
-    )
-    files = ds.save_images(args.out)
-    folders = len({f.parent for f in files})
-    print(f"wrote {len(files)} images in {folders} emotion folders to {Path(args.out)}")
-    return 0
-
-
-_COMMANDS = {
-    "demo": _cmd_demo,
-    "train": _cmd_train,
-    "evaluate": _cmd_evaluate,
-    "retrieve": _cmd_retrieve,
-    "embed": _cmd_embed,
-    "ablation": _cmd_ablation,
-    "textures": _cmd_textures,
-}
 
 
 def _one_line(err: BaseException) -> str:
@@ -353,28 +82,35 @@ def _one_line(err: BaseException) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
+def _parse_and_run(argv: list[str], command: str | None) -> int:
+    parser = build_parser(options=command is not None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, argparse errors (status 2)
         return int(exit_.code) if isinstance(exit_.code, int) else 2
+    return int(_commands().run(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    named = next((a for a in argv if not a.startswith("-")), None)
+    command = named if named in COMMAND_HELP else None
     try:
-        return _COMMANDS[args.command](args)
+        return _parse_and_run(argv, command)
     except (SentimentMetricError, OSError) as err:
-        print(f"{PROG} {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"{PROG} {command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
     except ImportError as err:  # an optional dependency is missing
         missing = getattr(err, "name", None) or _one_line(err)
         print(
-            f"{PROG} {args.command}: error: the package {missing!r} is needed here and is not "
+            f"{PROG} {command}: error: the package {missing!r} is needed here and is not "
             "installed (pip install 'sentiment-metric[train]')",
             file=sys.stderr,
         )
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        print(f"{PROG} {command}: interrupted", file=sys.stderr)
         return 130
 
 
