@@ -118,6 +118,9 @@ def mean_wheel_distance_of_errors(
         \\bar d_{err} = \\frac{1}{|E|} \\sum_{i \\in E} (\\mathrm{dis}(\\hat y_i, y_i) - 1),
         \\qquad E = \\{i : \\hat y_i \\ne y_i\\}
 
+    This is the "average hierarchical distance of mistakes" of Bertinetto et al., "Making
+    Better Mistakes" (CVPR 2020), with the wheel as the hierarchy.
+
     Args:
         preds: ``(B,)`` predicted class indices.
         labels: ``(B,)`` true class indices.

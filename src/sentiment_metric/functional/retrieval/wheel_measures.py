@@ -113,6 +113,11 @@ def mean_wheel_distance_at_k(
 
         \\bar d@k(q) = \\frac{1}{k} \\sum_{i=1}^{k} (\\mathrm{dis}(y_q, y_{r_i}) - 1)
 
+    This is the "average hierarchical distance@k" of Bertinetto et al., "Making Better
+    Mistakes" (CVPR 2020), with the wheel as the hierarchy; for a
+    :meth:`~sentiment_metric.LabelRelations.from_groups` hierarchy without ``dis``,
+    ``dis − 1`` is the level (0 same class, 1 same group, 2 across).
+
     Args:
         ranked_labels: ``(B, L)`` labels in rank order, ``L >= k``.
         query_labels: ``(B,)`` query labels.
