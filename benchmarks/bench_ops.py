@@ -23,8 +23,9 @@ margin 0.2 as in ``bench_loss.py``/``bench_miner.py``):
 - ``PML miner + loss``: ``TripletMarginMiner("semihard")`` + ``TripletMarginLoss``, fwd+bwd;
 - ``PML miner``: ``TripletMarginMiner("semihard")`` alone;
 - ``head``: ``GramSentimentVector`` at GoogLeNet's taps (480×28×28, 832×14×14, 1024×7×7,
-  N' = 16, batch 32; ``--quick``: 480×14×14, 832×7×7, 1024×4×4, batch 4; ``validate=False``,
-  the finiteness check's sum and read left out), forward +
+  N' = 16, batch 32; ``--quick``: 480×14×14, 832×7×7, 1024×4×4, batch 4; default arguments,
+  so ``validate=True``: its read of the row norms replaces the norm floor's clamp and its
+  backward mask, and costs no op over ``validate=False``, issue 18), forward +
   backward given the output's gradient (``out.backward(grad)``: the head's own ops), the
   features leaves requiring grad; ``head, .sum().backward()``: the same through a ``sum``
   (3 ops more: the sum, autograd's ``ones_like`` and its ``expand``), as issue 12 counted.
@@ -132,8 +133,8 @@ def _metric_steps(device: torch.device) -> dict[str, Callable[[], Any]]:
 def _head_steps(device: torch.device, quick: bool) -> tuple[dict[str, Callable[[], Any]], str]:
     taps, batch = (TAPS_QUICK, 4) if quick else (TAPS, 32)
     torch.manual_seed(0)
-    # validate=False: the head's own ops (validate=True adds one sum and one read).
-    head = sm.GramSentimentVector([c for c, _, _ in taps], reduced_channels=16, validate=False)
+    # the defaults (validate=True): the check's read costs no op over validate=False
+    head = sm.GramSentimentVector([c for c, _, _ in taps], reduced_channels=16)
     head = head.to(device)
     feats = [torch.randn(batch, c, h, w, device=device).requires_grad_(True) for c, h, w in taps]
     grad = torch.randn(batch, head.out_features, device=device)

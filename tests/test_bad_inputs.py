@@ -522,6 +522,13 @@ def _model_rows() -> Iterator[Row]:
         ERR,
         "features",
     )
+    yield R(  # issue 18: finite maps whose Gram norm overflows float32 (it gave zero rows)
+        "GramSentimentVector",
+        "norm-overflow",
+        lambda: _gram(activation=None)([torch.full((2, 3, 4, 4), 1e10)]),
+        ERR,
+        "features are finite but the head's output is not",
+    )
     yield R(
         "GramSentimentVector",
         "float64-features",
@@ -632,6 +639,13 @@ def _model_rows() -> Iterator[Row]:
         lambda: F.sentiment_vector([torch.full((2, 3, 4, 4), float("nan"))]),
         ERR,
         "features",
+    )
+    yield R(  # issue 18: finite Grams whose norm overflows float32 (it gave zero rows)
+        "sentiment_vector",
+        "norm-overflow",
+        lambda: F.sentiment_vector([torch.full((1, 2, 3, 3), 3e9)]),
+        ERR,
+        "features are finite but .* overflow",
     )
     yield R("sentiment_vector_size", "plain", lambda: F.sentiment_vector_size([3, 4]), OK)
     yield R(

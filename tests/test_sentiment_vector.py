@@ -195,22 +195,46 @@ def test_head_op_count_at_googlenet_taps():
     # issue 12: forward + backward of the head at three taps in at most 40 top-level ops
     # (was 79): per layer a conv, an activation and one Gram product each way; one gather each
     # way and a fused L2 normalisation for all layers.
-    # validate=False: the head's own ops; validate=True adds exactly one sum and one read.
+    # issue 18: with the defaults a user gets (validate=True), not one op more: the check's
+    # read of the row norms replaces the floor's clamp and its backward mask.
     torch.manual_seed(0)
-    head = sm.GramSentimentVector([48, 83, 102], reduced_channels=16, validate=False)
+    head = sm.GramSentimentVector([48, 83, 102], reduced_channels=16)
     feats = [torch.randn(2, c, s, s, requires_grad=True) for c, s in [(48, 8), (83, 4), (102, 2)]]
     grad = torch.randn(2, head.out_features)
 
-    def step() -> None:
+    def step(through_sum: bool = False) -> None:
         head.zero_grad(set_to_none=True)
         for f in feats:
             f.grad = None
-        head(feats).backward(grad)
+        out = head(feats)
+        if through_sum:
+            out.sum().backward()  # + the sum, autograd's ones_like and its expand
+        else:
+            out.backward(grad)
 
-    unchecked = top_level_aten_ops(step)
-    assert unchecked <= 40
+    checked = top_level_aten_ops(step)
+    assert checked <= 40
+    assert top_level_aten_ops(lambda: step(through_sum=True)) == checked + 3
+    head.validate = False
+    assert top_level_aten_ops(step) == checked
+
+
+def test_head_validate_read_changes_no_value_or_gradient(feats):
+    # issue 18: the check's path (no floor, no backward mask) equals the unchecked one.
+    torch.manual_seed(0)
+    head = sm.GramSentimentVector([6, 10], reduced_channels=3, dtype=torch.float64)
+    xs = [f.double().requires_grad_(True) for f in feats]
+    weights = torch.randn(xs[0].shape[0], head.out_features, dtype=torch.float64)
+    results = []
+    for validate in (True, False):
+        head.validate = validate
+        out = head(xs)
+        results.append((out, *torch.autograd.grad((out * weights).sum(), xs)))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
     head.validate = True
-    assert top_level_aten_ops(step) == unchecked + 2
+    assert torch.autograd.gradcheck(lambda a, b: head([a, b]), tuple(xs))
+    assert torch.autograd.gradgradcheck(lambda a, b: head([a, b]), tuple(xs))
 
 
 def test_head_compiles_fullgraph_with_dynamic_batch(feats):

@@ -16,11 +16,7 @@ from torch import nn
 
 from ._checks import check_positive_int, check_shape
 from .errors import SentimentMetricError
-from .functional.sentiment_vector import (
-    check_finite_result,
-    sentiment_vector,
-    sentiment_vector_size,
-)
+from .functional.sentiment_vector import checked_sentiment_vector, sentiment_vector_size
 
 __all__ = ["ActivationArg", "GramSentimentVector"]
 
@@ -97,9 +93,10 @@ class GramSentimentVector(nn.Module):
     Almost all of its cost is the 1×1 convolutions; channels-last maps
     (``model.to(memory_format=torch.channels_last)`` and the images likewise) made them about
     2× faster on CPU in ``benchmarks/bench_sentiment_vector.py``, and the Gram step reads
-    them without a copy. Forward and backward at three layers take 40 top-level operators
-    with ``validate=False`` (``benchmarks/bench_ops.py``): per layer the convolution, the
-    activation and one Gram product each way, and a few for all layers together.
+    them without a copy. Forward and backward at three layers take 40 top-level operators,
+    with the default ``validate=True`` as with ``validate=False`` (``benchmarks/bench_ops.py``):
+    per layer the convolution, the activation and one Gram product each way, and a few for all
+    layers together.
 
     Compilation: ``torch.compile(head, fullgraph=True, dynamic=True)`` traces it without a
     graph break, one graph for every batch size; a training step of a fixed shape can be
@@ -121,8 +118,9 @@ class GramSentimentVector(nn.Module):
         device: where the 1×1 convolutions are created, like ``torch.nn`` layers.
         dtype: their dtype.
         validate: check that the output is finite, and if not, name the feature map that
-            holds NaN or Inf. Reads values (a GPU sync); turn off for speed. One sum of the
-            output and one read (two ops more than the 40 above).
+            holds NaN or Inf. Reads values (one GPU sync: the norms of the output's rows); no
+            operator more than ``validate=False`` (the read replaces the norm floor's clamp
+            and its backward mask; a floored row or a NaN/Inf costs one more read).
 
     Shape:
         - Input: a list of ``L`` tensors ``(B, C_l, H_l, W_l)``, in the order of
@@ -249,18 +247,14 @@ class GramSentimentVector(nn.Module):
         """
         self._check_features(features)
         reduced = [act(conv(x)) for x, conv, act in zip(features, self.reducers, self.activations)]
-        out = sentiment_vector(
+        culprits = [(f"features[{i}]", x) for i, x in enumerate(features)]
+        return checked_sentiment_vector(
             reduced,
-            normalize_size=self.normalize_size,
-            layer_norm=self.layer_norm,
-            power_norm=self.power_norm,
-            validate=False,
+            self.normalize_size,
+            self.layer_norm,
+            self.power_norm,
+            1e-12,
+            culprits=culprits if self.validate else None,
+            otherwise="features are finite but the head's output is not: its parameters hold "
+            "NaN or Inf, or the Gram products overflow",
         )
-        if self.validate:
-            check_finite_result(
-                [out],
-                [(f"features[{i}]", x) for i, x in enumerate(features)],
-                "features are finite but the head's output is not: its parameters hold NaN "
-                "or Inf, or the Gram products overflow",
-            )
-        return out

@@ -408,6 +408,39 @@ def test_sentiment_vector_overflow_refused():
     torch.testing.assert_close(v.norm(dim=1), torch.ones(1, dtype=torch.float64))
 
 
+def test_sentiment_vector_norm_overflow_refused():
+    # issue 18: finite Gram products whose norm overflows float32 gave all-zero rows (u / inf)
+    # that the old check (a sum of the output) passed; the check now reads the norms.
+    x = torch.full((1, 2, 3, 3), 3e9)
+    assert torch.isfinite(gram_matrix(x)).all()
+    with pytest.raises(sm.SentimentMetricError, match="features are finite but .* overflow"):
+        sentiment_vector([x])
+    assert (sentiment_vector([x], validate=False) == 0).all()  # unchecked: what it gave
+
+
+@pytest.mark.parametrize("options", [{}, {"layer_norm": True, "power_norm": True}])
+def test_validate_read_gives_the_unchecked_values_and_gradients(options):
+    # issue 18: with every norm in range the checked path skips the floor and its backward
+    # mask; with a floored row (all-zero maps) it floors as the unchecked path does. Both
+    # agree with validate=False exactly, first and second order.
+    g = torch.Generator().manual_seed(0)
+    base = [torch.rand(3, 4, 5, 5, generator=g, dtype=torch.float64) - 0.3 for _ in range(2)]
+    floored = [torch.cat([torch.zeros_like(x[:1]), x[1:]]) for x in base]
+    for maps in (base, floored):
+        maps = [x.clone().requires_grad_(True) for x in maps]
+        w = torch.randn(3, 20, generator=g, dtype=torch.float64)
+        got = []
+        for validate in (True, False):
+            v = sentiment_vector(maps, validate=validate, **options)
+            (ga, gb) = torch.autograd.grad((v * w).sum(), maps, create_graph=True)
+            (gga,) = torch.autograd.grad((ga * gb).sum(), maps[:1])
+            got.append((v, ga, gb, gga))
+        for a, b in zip(*got):  # (power_norm's second order at a zero row is NaN in both)
+            torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)
+    assert (sentiment_vector(floored)[0] == 0).all()
+    assert torch.autograd.gradgradcheck(lambda a, b: sentiment_vector([a, b]), tuple(maps))
+
+
 def test_sentiment_vector_validate_skipped_while_compiling():
     # fullgraph=True with validate=True (the default): the value read is not traced.
     compiled = torch.compile(lambda a: sentiment_vector([a]), fullgraph=True, backend="aot_eager")

@@ -6,9 +6,11 @@ vector of ``L`` layers takes a handful of operators whatever ``L``, forward and 
 (``einsum``, a ``bmm``); for all layers together one ``stack`` and one ``take`` of the upper
 triangles (indices cached per channel counts, batch size, device and dtype), and the L2
 normalisation with a hand-written backward. No host synchronisation, no Python branch on
-values (but the ``validate=True`` finiteness check, one sum and one read, which is skipped
-while compiling or capturing): it traces whole under :func:`torch.compile`
-(``fullgraph=True``, dynamic batch) and can be captured in a CUDA graph.
+values (but the ``validate=True`` finiteness check, which is skipped while compiling or
+capturing): it traces whole under :func:`torch.compile` (``fullgraph=True``, dynamic batch)
+and can be captured in a CUDA graph. The check costs no operator (issue 18): it reads the
+row norms once, and that read, when every norm is finite and above the floor, replaces the
+floor's clamp in the forward and its mask in the backward.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 
 from .._checks import check_finite, check_positive_int, check_shape, check_values_readable
 from ..errors import SentimentMetricError
+from ._l2rows import L2Rows, NormRead, may_read
 from .distance import full_precision_region, gram
 
 __all__ = ["gram_matrix", "sentiment_vector", "sentiment_vector_size"]
@@ -206,37 +209,6 @@ def _triu_grams(maps: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
-class _L2Rows(torch.autograd.Function):
-    r"""``y = u / max(‖u‖₂, ε)`` per row, with the hand-written backward
-    ``ū = (ȳ - y ⟨y, ȳ⟩ [‖u‖ > ε]) / max(‖u‖, ε)`` (the projection drops where the floor
-    holds). Returns ``(y, n)``, ``n`` the floored norm, so that double backward sees ``n``."""
-
-    @staticmethod
-    def forward(ctx: Any, u: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-        nrm = torch.linalg.vector_norm(u, dim=1, keepdim=True)
-        n = nrm.clamp_min(eps)
-        y = u / n
-        ctx.eps = eps
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(y, n, nrm)
-        return y, n
-
-    @staticmethod
-    def backward(
-        ctx: Any, dy: torch.Tensor | None, dn: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, None]:
-        y, n, nrm = ctx.saved_tensors
-        du = None
-        if dy is not None:
-            s = (y * dy).sum(dim=1, keepdim=True)
-            s = torch.ops.aten.threshold_backward(s, nrm, ctx.eps)  # 0 where ‖u‖ <= ε
-            du = torch.addcmul(dy, y, s, value=-1.0) / n
-        if dn is not None:  # only in double backward: ∂n/∂u = y where ‖u‖ > ε
-            dn_u = y * torch.ops.aten.threshold_backward(dn, nrm, ctx.eps)
-            du = dn_u if du is None else du + dn_u
-        return du, None
-
-
 def sentiment_vector_size(channels: Sequence[int]) -> int:
     r"""Length of the sentiment vector of layers with ``channels`` channels.
 
@@ -277,9 +249,7 @@ def check_finite_result(
     """
     for name, x in inputs:
         check_values_readable(x, name)
-    if torch.compiler.is_compiling() or any(
-        r.is_cuda and torch.cuda.is_current_stream_capturing() for r in results
-    ):
+    if not may_read(results):
         return
     with torch.no_grad():
         total = results[0].sum()
@@ -378,8 +348,11 @@ def sentiment_vector(
         power_norm: signed square root of every entry.
         eps: the floor of the norms (and the offset inside the square root).
         validate: refuse NaN or Inf, in the features or from an overflow of the Gram
-            products. Reads values (a GPU sync); turn off for speed. One sum of the result
-            (two ops); skipped while :func:`torch.compile` traces or a CUDA graph is captured.
+            products or of their norm. Reads values (one GPU sync: the row norms, compared
+            with their clamp to ``(eps, max]``), which makes the floor's clamp and its mask in
+            the backward unnecessary, so no operator more than ``validate=False`` (a floored
+            row or a NaN/Inf costs one more read); skipped while :func:`torch.compile` traces
+            or a CUDA graph is captured.
 
     Returns:
         ``(B, D)`` with ``D = Σ_l C_l (C_l + 1) / 2``; rows of unit L2 norm (or all zero).
@@ -404,21 +377,53 @@ def sentiment_vector(
         tensor([[0., 0., 0.]])
     """
     maps = _check_feature_list(features)
+    return checked_sentiment_vector(
+        maps,
+        normalize_size,
+        layer_norm,
+        power_norm,
+        eps,
+        culprits=[(f"features[{i}]", x) for i, x in enumerate(maps)] if validate else None,
+        otherwise=f"features are finite but their sentiment vector is not: the Gram products "
+        f"overflow {_compute_dtype(maps[0])} (scale the features down, or normalize_size=True)",
+    )
+
+
+def checked_sentiment_vector(
+    maps: Sequence[torch.Tensor],
+    normalize_size: bool,
+    layer_norm: bool,
+    power_norm: bool,
+    eps: float,
+    *,
+    culprits: Sequence[tuple[str, torch.Tensor]] | None,
+    otherwise: str = "",
+) -> torch.Tensor:
+    """:func:`sentiment_vector` with the inputs to name when its result is not finite.
+
+    ``maps`` are checked as :func:`sentiment_vector` checks ``features`` (shapes, batch sizes,
+    devices, dtypes: no value read). ``culprits`` (``None``: no check, as ``validate=False``):
+    the ``(name, tensor)`` inputs to name when the result is not finite, ``otherwise`` the
+    message when they are all finite (see :func:`check_finite_result`). The check is the norm
+    read of ``L2Rows`` (``_l2rows.py``): no operator over the unchecked path when every row's
+    norm is finite and above ``eps``; a floored row or a NaN/Inf costs one more read.
+    Shared by :func:`sentiment_vector` and :class:`~sentiment_metric.GramSentimentVector`.
+    """
+    maps = _check_feature_list(maps)
     eps = _check_eps(eps)
+    read = None
+    if culprits is not None:
+        for name, x in culprits:
+            check_values_readable(x, name)
+        read = NormRead() if may_read(maps) else None
     with full_precision_region(maps[0].device):
         flat = [x.float() if x.dtype in _LOW_PRECISION else x for x in maps]
         u = _triu_grams(flat)
         if normalize_size or power_norm or layer_norm:
             u = _layer_options(u, flat, normalize_size, power_norm, layer_norm, eps)
-        out, _ = _L2Rows.apply(u, eps)
-    if validate:
-        check_finite_result(
-            [out],
-            [(f"features[{i}]", x) for i, x in enumerate(maps)],
-            f"features are finite but their sentiment vector is not: the Gram products "
-            f"overflow {_compute_dtype(maps[0])} (scale the features down, or "
-            "normalize_size=True)",
-        )
+        out, n = L2Rows.apply(u, eps, read)
+    if read is not None and not read.in_range:  # a floored row, or a NaN/Inf: tell which
+        check_finite_result([out, n], culprits or [], otherwise)
     return out
 
 
