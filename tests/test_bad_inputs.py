@@ -1032,11 +1032,24 @@ def _set_weighting() -> torch.Tensor:
     return got
 
 
+def _nan_images_training() -> Any:
+    """NaN images in training mode: refused, and BatchNorm's statistics left finite."""
+    model = _small_model().train()
+    images = torch.randn(2, 3, 32, 32)
+    images[0, 0, 0, 0] = float("nan")
+    try:
+        return model(images)
+    finally:
+        if not all(_finite(b) for b in model.buffers()):
+            raise AssertionError("NaN images corrupted the model's buffers")
+
+
 def _hardening_rows() -> Iterator[Row]:
     """Issue 19's classes (and issue 18 item 1), one row or more each."""
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    yield R("SentimentModel", "nan-images-training", _nan_images_training, ERR, "images")
     e, y = _emb(), _labels()
     for case, si in {
         "self-index-minus-2": torch.full((B,), -2),

@@ -126,3 +126,21 @@ def test_weights_and_margins_past_the_limit_are_refused_and_the_limit_is_finite(
     value = loss(x, labels)
     value.backward()
     assert torch.isfinite(value) and bool(torch.isfinite(x.grad).all())
+
+
+def test_nan_images_in_training_mode_leave_the_model_untouched() -> None:
+    """Issue 19: the images were checked after the forward, BatchNorm kept NaN statistics."""
+    from sentiment_metric.models import small_convnet
+
+    model = sm.SentimentModel(
+        backbone=small_convnet(4), layers=["layer1", "layer2", "layer3"], dry_run_shape=(3, 32, 32)
+    ).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.randn(2, 3, 32, 32)
+    images[1, 0, 5, 5] = float("nan")
+    with pytest.raises(sm.SentimentMetricError, match="images must be finite"):
+        model(images)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    emb, logits = model(torch.randn(2, 3, 32, 32))  # still usable
+    assert bool(torch.isfinite(emb).all()) and bool(torch.isfinite(logits).all())

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive_int, check_shape
+from ._checks import check_choice, check_finite, check_positive_int, check_shape
 from .backbones import BACKBONES, BackboneSpec, small_convnet
 from .errors import SentimentMetricError
 from .functional.sentiment_vector import check_finite_result
@@ -196,7 +196,8 @@ class SentimentModel(nn.Module):
             the images hold NaN or Inf. Reads values (a GPU sync); turn off for speed. One sum
             per output and one read, for the whole model (the head is built with
             ``validate=False``); skipped while :func:`torch.compile` traces or a CUDA graph is
-            captured.
+            captured. In training mode the images are checked *before* the forward (one more
+            sum and read), so that NaN never reaches BatchNorm's running statistics.
 
     Attributes:
         backbone: the backbone module. ``head``: the :class:`GramSentimentVector` (``None``
@@ -456,6 +457,10 @@ class SentimentModel(nn.Module):
             ``embedding`` ``(B, embedding_size)`` and ``logits`` ``(B, num_classes)``.
         """
         self._check_images(images)
+        if self.validate and self.training and _may_read(images):
+            # before the forward: in training mode BatchNorm would fold NaN into its running
+            # statistics for good (issue 19); in eval mode the result check below suffices
+            check_finite(images, "images")
         store = self._tapped
         store.clear()
         try:
@@ -474,3 +479,11 @@ class SentimentModel(nn.Module):
                 "parameters hold NaN or Inf, or an activation overflowed",
             )
         return embedding, logits
+
+
+def _may_read(x: torch.Tensor) -> bool:
+    """A value read is allowed: not while :func:`torch.compile` traces or a CUDA graph is
+    captured."""
+    return not (
+        torch.compiler.is_compiling() or (x.is_cuda and torch.cuda.is_current_stream_capturing())
+    )
