@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import itertools
-import pathlib
 
 import pytest
 import torch
@@ -117,34 +114,6 @@ def test_weights() -> None:
         rel.weights(torch.ones(3, 3))
     with pytest.raises(SentimentMetricError, match="> 0"):
         rel.weights(torch.zeros(8, 8))
-
-
-def _package_imports(module: str) -> set[str]:
-    """The ``sentiment_metric`` modules that ``module``'s source imports (absolute names)."""
-    spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.origin is not None
-    tree = ast.parse(pathlib.Path(spec.origin).read_text(encoding="utf-8"))
-    base = module.rsplit(".", 1)[0].split(".")
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                parent = ".".join(base[: len(base) - node.level + 1])
-                found.add(f"{parent}.{node.module}" if node.module else parent)
-            elif node.module:
-                found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] == "sentiment_metric"}
-
-
-@pytest.mark.parametrize("module", ["wheel", "weighting"])
-def test_label_layer_imports_nothing_above_it(module: str) -> None:
-    # issue 18: the label layer (wheel, θ) sits under functional/ and the adapters; θ has one
-    # home, sentiment_metric.weighting, and no import runs back up from there.
-    allowed = {f"sentiment_metric.{m}" for m in ("_checks", "errors", "weighting")}
-    assert _package_imports(f"sentiment_metric.{module}") <= allowed
-    assert not hasattr(sm.functional.constraint, "theta_matrix")
 
 
 def test_custom_wheel_plutchik() -> None:
