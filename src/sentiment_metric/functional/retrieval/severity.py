@@ -10,6 +10,8 @@ registry's measures call.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..._checks import check_shape
@@ -78,10 +80,17 @@ def hierarchical_average_precision_of(rk: Ranking, groups: torch.Tensor) -> torc
     # 2 H-rank(k) = n_g(k) + [same class] n_c(k) on Ω⁺, 0 elsewhere (n_g, n_c: the same-group
     # and same-class references up to rank k): int32 planes, then divided by the ranks and
     # summed per row (a row's sum never depends on the chunk)
-    twice_h_rank = torch.where(in_group, torch.cumsum(in_group, dim=1, dtype=torch.int32), 0)
-    twice_h_rank += torch.where(rk.hits, torch.cumsum(rk.hits, dim=1, dtype=torch.int32), 0)
+    if rk.depth == 0:
+        return torch.full(rk.query.shape, math.nan, dtype=torch.float64, device=g.device)
+    n_g = torch.cumsum(in_group, dim=1, dtype=torch.int32)
+    twice_h_rank = torch.where(in_group, n_g, 0)
+    den = n_g[:, -1].to(torch.int64)
+    del n_g
+    n_c = torch.cumsum(rk.hits, dim=1, dtype=torch.int32)
+    twice_h_rank += torch.where(rk.hits, n_c, 0)
+    den += n_c[:, -1]
+    del n_c
     num = (twice_h_rank / rk.ranks.to(torch.float64)).sum(dim=1)
-    den = in_group.sum(dim=1) + rk.hits.sum(dim=1)
     return safe_div(num, den)
 
 
