@@ -18,6 +18,7 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name in DEMO_ARMS:
         assert f"| {name} |" in printed
     assert "wall time" in printed and "one seed (0)" in printed and "efficacy" in printed
+    assert "| H-AP |" in printed and "errors across polarity (lower is better)" in printed
     for name in ("metrics.json", "embedding.png", "retrieval.png"):
         assert (tmp_path / name).stat().st_size > 1000
     doc = json.loads((tmp_path / "metrics.json").read_text())
@@ -27,6 +28,8 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
             assert 0.0 <= m[key] <= 1.0
         assert 0.0 <= m["wheel_ndcg_at_k"] <= 1.0
         assert 0.0 <= m["mean_wheel_distance_at_k"] <= 4.0
+        assert 0.0 < m["hierarchical_average_precision"] <= 1.0
+        assert 0.0 <= m["group_miss_share_of_errors"] <= 1.0  # 1 epoch: mistakes to grade
         assert m["num_samples"] == 64
     assert set(doc["winners"]) == set(HEADLINE_METRICS)
     assert all(w in (*DEMO_ARMS, "tie") for w in doc["winners"].values())
@@ -57,6 +60,9 @@ def test_mean_metrics_keeps_numbers_only() -> None:
         [{"accuracy": 0.5, "name": "x", "n": 2}, {"accuracy": 0.7, "name": "y", "n": 4}]
     )
     assert m["accuracy"] == pytest.approx(0.6) and m["n"] == 3.0 and "name" not in m
+    # a run without a value (None: no error to grade) is left out of that metric's mean
+    runs = [{"group_miss_share_of_errors": None}, {"group_miss_share_of_errors": 0.25}]
+    assert mean_metrics(runs)["group_miss_share_of_errors"] == 0.25
     assert mean_metrics([{"accuracy": 0.5}])["std"] == {"accuracy": 0.0}
 
 

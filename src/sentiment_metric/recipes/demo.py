@@ -213,7 +213,8 @@ def _train_arm(
 
 def mean_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The mean of each numeric metric over ``runs`` (one dict per seed), and under ``"std"``
-    their standard deviations (0 for one run).
+    their standard deviations (0 for one run); a metric a run has no value for (``None``,
+    e.g. the share of errors across polarity without an error) is averaged over the others.
 
     Example:
         >>> m = mean_metrics([{"accuracy": 0.5}, {"accuracy": 0.7}])
@@ -221,12 +222,16 @@ def mean_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         (0.6, 0.141)
     """
     out: dict[str, Any] = {"std": {}}
-    for key, first in runs[0].items():
-        if isinstance(first, (int, float)) and not isinstance(first, bool):
-            vals = [float(r[key]) for r in runs]
+    for key in dict.fromkeys(key for r in runs for key in r):
+        vals = [float(r[key]) for r in runs if _is_number(r.get(key))]
+        if vals:
             out[key] = statistics.fmean(vals)
             out["std"][key] = statistics.stdev(vals) if len(vals) > 1 else 0.0
     return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def comparison_table(results: Mapping[str, Mapping[str, Any]], names: Sequence[str]) -> str:

@@ -49,19 +49,30 @@ HEADLINE_METRICS: dict[str, str] = {
     "mean_average_precision_at_r": "MAP@R",
     "wheel_ndcg_at_k": "wheel nDCG@{k}",
     "mean_wheel_distance_at_k": "mean wheel dist.@{k}",
+    "hierarchical_average_precision": "H-AP",
+    "group_miss_share_of_errors": "errors across polarity",
 }
 """The metrics of the comparison tables, in order (key -> column title, ``{k}`` the depth)."""
+
+LOWER_IS_BETTER_ERRORS = frozenset({"mean_wheel_distance_of_errors", "group_miss_share_of_errors"})
+"""The classification measures where lower is better: how severe the mistakes are (the
+retrieval measures say it in the registry)."""
 
 
 def higher_is_better(key: str) -> bool:
     """Whether a larger value of the metric ``key`` is better: the measure registry's word
-    for a retrieval measure; classification rates (accuracy, ...) are higher-is-better.
+    for a retrieval measure; classification rates (accuracy, ...) are higher-is-better, the
+    severities of the mistakes (:data:`LOWER_IS_BETTER_ERRORS`) lower-is-better.
 
     Example:
         >>> higher_is_better("wheel_ndcg_at_k"), higher_is_better("mean_wheel_distance_at_k")
         (True, False)
+        >>> higher_is_better("accuracy"), higher_is_better("group_miss_share_of_errors")
+        (True, False)
     """
-    return MEASURES[key].higher_is_better if key in MEASURES else True
+    if key in MEASURES:
+        return MEASURES[key].higher_is_better
+    return key not in LOWER_IS_BETTER_ERRORS
 
 
 def headline_title(key: str, k: int) -> str:
