@@ -119,6 +119,77 @@ def _calculator(e: torch.Tensor, y: Any) -> Any:
     return calc.get_accuracy(e, y)
 
 
+def _tiled(e: torch.Tensor) -> torch.Tensor:
+    """``(B, 2D)``: the wheel's class centres need 5 dimensions, the matrix's batches have 4."""
+    return e.repeat(1, 2) if e.dim() == 2 else e
+
+
+def _hierarchy_rows() -> Iterator[Row]:
+    """Issue 17's hierarchy-aware functions: the arguments that are not a batch."""
+    R = Row
+    logits = _emb(B, C, seed=1)
+    nan_logits = logits.clone()
+    nan_logits[0, 0] = float("nan")
+    bad_dis = DIS.clone()
+    bad_dis[0, 1] = 0.5
+    nan_dis = DIS.clone()
+    nan_dis[1, 0] = float("nan")
+    for name, f in {
+        "hierarchy_similarity": F.hierarchy_similarity,
+        "hierarchical_centres": lambda d: F.hierarchical_centres(d, 8),
+        "expected_cost_predictions": lambda d: F.expected_cost_predictions(logits, d),
+        "expected_cost_embedding": lambda d: F.expected_cost_embedding(_emb(), logits, d, 1.0),
+    }.items():
+        yield R(name, "plain", lambda f=f: f(DIS), OK)
+        yield R(name, "dis-1d", lambda f=f: f(DIS[0]), ERR, arg="dis")
+        yield R(name, "dis-below-1", lambda f=f: f(bad_dis), ERR, arg="dis")
+        yield R(name, "dis-nan", lambda f=f: f(nan_dis), ERR, arg="dis")
+        yield R(name, "dis-list", lambda f=f: f(DIS.tolist()), ERR, arg="dis")
+    yield R("hierarchy_relevance", "plain", lambda: F.hierarchy_relevance(LEVEL), OK)
+    yield R("hierarchy_relevance", "level-1d", lambda: F.hierarchy_relevance(LEVEL[0]), ERR,
+            arg="level")  # fmt: skip
+    for case, dim in {"dim-0": 0, "dim-too-small": 4, "dim-bool": True, "dim-float": 8.0}.items():
+        yield R("hierarchical_centres", case, lambda d=dim: F.hierarchical_centres(DIS, d), ERR,
+                arg="dim")  # fmt: skip
+        yield R("HierarchicalProxyLoss", f"embedding-size-{case[4:]}",
+                lambda d=dim: sm.HierarchicalProxyLoss(d, class_names=NAMES), ERR,
+                arg="embedding_size")  # fmt: skip
+    for case, t in {
+        "zero": 0.0,
+        "negative": -1.0,
+        "nan": math.nan,
+        "inf": math.inf,
+        "str": "a",
+    }.items():
+        yield R("HierarchicalAPLoss", f"temperature-{case}",
+                lambda t=t: sm.HierarchicalAPLoss(class_names=NAMES, temperature=t), ERR,
+                arg="temperature")  # fmt: skip
+        yield R("HierarchicalProxyLoss", f"temperature-{case}",
+                lambda t=t: sm.HierarchicalProxyLoss(8, class_names=NAMES, temperature=t), ERR,
+                arg="temperature")  # fmt: skip
+    for name, f in {
+        "expected_cost_predictions": lambda z: F.expected_cost_predictions(z, DIS),
+        "expected_cost_embedding": lambda z: F.expected_cost_embedding(_emb(), z, DIS, 1.0),
+    }.items():
+        yield R(name, "logits-nan", lambda f=f: f(nan_logits), ERR, arg="logits")
+        yield R(name, "logits-classes", lambda f=f: f(logits[:, :5]), ERR, arg="logits")
+        yield R(name, "logits-1d", lambda f=f: f(logits[:, 0]), ERR, arg="logits")
+        yield R(name, "logits-huge", lambda f=f: f(logits * 1e30), OK)
+    yield R("expected_cost_embedding", "logits-rows",
+            lambda: F.expected_cost_embedding(_emb(), logits[:3], DIS, 1.0), ERR, arg="logits")  # fmt: skip
+    yield R("expected_cost_embedding", "embeddings-huge",
+            lambda: F.expected_cost_embedding(_emb() * 1e30, logits, DIS, 1.0), OK)  # fmt: skip
+    for case, w in {
+        "negative": -1.0,
+        "nan": math.nan,
+        "inf": math.inf,
+        "str": "1",
+        "bool": True,
+    }.items():
+        yield R("expected_cost_embedding", f"weight-{case}",
+                lambda w=w: F.expected_cost_embedding(_emb(), logits, DIS, w), ERR, arg="weight")  # fmt: skip
+
+
 def _dist(e: torch.Tensor) -> torch.Tensor:
     return F.squared_euclidean(e) if e.dim() == 2 and e.is_floating_point() else e
 
@@ -147,6 +218,19 @@ BATCH_ENTRIES: dict[str, tuple[Callable[[torch.Tensor, Any], Any], str]] = {
         "dist|query",
     ),
     "retrieval_metrics": (lambda e, y: F.retrieval_metrics(e, y, relations=REL, k=3), "query"),
+    "HierarchicalAPLoss": (
+        lambda e, y: sm.HierarchicalAPLoss(class_names=NAMES)(e, y),
+        "embeddings",
+    ),
+    "smooth_hierarchical_ap": (lambda e, y: F.smooth_hierarchical_ap(e, y, LEVEL), "embeddings"),
+    "HierarchicalProxyLoss": (
+        lambda e, y: sm.HierarchicalProxyLoss(2 * D, class_names=NAMES)(_tiled(e), y),
+        "embeddings",
+    ),
+    "hierarchical_proxy_loss": (
+        lambda e, y: F.hierarchical_proxy_loss(_tiled(e), y, F.hierarchical_centres(DIS, 2 * D)),
+        "embeddings",
+    ),
     "per_query_retrieval_metrics": (
         lambda e, y: F.per_query_retrieval_metrics(e, y, relations=REL, k=3),
         "query",
@@ -1044,11 +1128,42 @@ def _nan_images_training() -> Any:
             raise AssertionError("NaN images corrupted the model's buffers")
 
 
+def _fake_checkpoint(**fields: Any) -> str:
+    """A checkpoint file in a new folder holding ``fields`` only (as ``last.pt``)."""
+    import tempfile
+    from pathlib import Path
+
+    from sentiment_metric.recipes.checkpoint import CHECKPOINT_FORMAT
+
+    path = Path(tempfile.mkdtemp()) / "last.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, **fields}, path)
+    return str(path)
+
+
+def _resume_fewer_epochs() -> Any:
+    from pathlib import Path
+
+    from sentiment_metric.recipes.checkpoint import RESUME_KEYS
+
+    ckpt = _fake_checkpoint(**{k: {"x": 1} for k in RESUME_KEYS if k != "epoch"}, epoch=3)
+    return recipes.train(recipes.TrainConfig(out=str(Path(ckpt).parent), resume=True, epochs=2))
+
+
 def _hardening_rows() -> Iterator[Row]:
     """Issue 19's classes (and issue 18 item 1), one row or more each."""
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    yield R(
+        "evaluate_checkpoint",
+        "no-epoch",
+        lambda: recipes.evaluate_checkpoint(
+            _fake_checkpoint(config={"x": 1}, class_names=["awe"], model={"x": 1}), out="/tmp/x"
+        ),
+        ERR,
+        "epoch",
+    )
+    yield R("train", "resume-fewer-epochs", _resume_fewer_epochs, ERR, "epochs")
     yield R("SentimentModel", "nan-images-training", _nan_images_training, ERR, "images")
     e, y = _emb(), _labels()
     for case, si in {
@@ -1144,6 +1259,7 @@ def _all_rows() -> list[Row]:
     for part in (_wheel_and_module_rows, _model_rows, _triplet_rows, _ranking_rows, _recipe_rows):
         rows += part()
     rows += _hardening_rows()
+    rows += _hierarchy_rows()
     return [_with_owner(r) for r in rows]
 
 

@@ -230,3 +230,36 @@ def test_a_checkpoint_whose_config_does_not_match_its_weights_is_one_line(
 def test_unknown_devices_are_refused(device: str) -> None:
     with pytest.raises(sm.SentimentMetricError, match="device must be auto, cpu or cuda"):
         resolve_device(device)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npz", ".npy"])
+def test_a_failed_export_leaves_the_previous_one_whole(
+    folder: Path, uninterrupted: Path, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: a full disk left a truncated export (and a raw ``basic_ios::clear``)."""
+    out = tmp_path / f"e{suffix}"
+    export_embeddings(uninterrupted / "last.pt", out, images=[folder / "awe"])
+    good = out.read_bytes()
+
+    def full_disk(obj: object, f: object, *a: object, **kw: object) -> None:
+        f.write(b"partial")  # type: ignore[attr-defined]
+        raise RuntimeError("basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr(np, "save", lambda f, arr: full_disk(arr, f))
+    monkeypatch.setattr(np, "savez", lambda f, **kw: full_disk(kw, f))
+    with pytest.raises(sm.SentimentMetricError, match=r"could not be written .*basic_ios"):
+        export_embeddings(uninterrupted / "last.pt", out, images=[folder])
+    assert out.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_export_path_with_a_line_break_is_refused_for_npy(
+    folder: Path, uninterrupted: Path, tmp_path: Path
+) -> None:
+    odd = tmp_path / "a\nb.jpg"
+    odd.write_bytes((folder / "awe" / sorted(os.listdir(folder / "awe"))[0]).read_bytes())
+    with pytest.raises(sm.SentimentMetricError, match="line break"):
+        export_embeddings(uninterrupted / "last.pt", tmp_path / "e.npy", images=[odd])
+    info = export_embeddings(uninterrupted / "last.pt", tmp_path / "e.pt", images=[odd])
+    assert torch.load(tmp_path / "e.pt")["paths"] == [str(odd)] and info["num"] == 1

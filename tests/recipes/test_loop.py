@@ -113,3 +113,25 @@ def test_step_decay_and_param_groups(tmp_path: Path) -> None:
     assert [g["lr"] for g in opt.param_groups] == [0.05, 0.5]
     res = train(cfg)
     assert [h["lr"] for h in res.history] == [pytest.approx(0.025), pytest.approx(0.0125)]
+
+
+def test_resume_with_fewer_epochs_and_a_checkpoint_without_epoch_are_refused(
+    tmp_path: Path,
+) -> None:
+    """Issue 19: ``--resume --epochs 1`` on a run at epoch 2 rewrote config.json without
+    training; a checkpoint without ``epoch`` raised a raw KeyError."""
+    cfg = tiny_config(tmp_path, epochs=2)
+    train(cfg)
+    before = (tmp_path / "config.json").read_bytes()
+    with pytest.raises(sm.SentimentMetricError, match=r"trained 2 epoch\(s\) but epochs is 1"):
+        train(dataclasses.replace(cfg, resume=True, epochs=1))
+    assert (tmp_path / "config.json").read_bytes() == before
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    del ckpt["epoch"]
+    torch.save(ckpt, tmp_path / "last.pt")
+    with pytest.raises(sm.SentimentMetricError, match="has no 'epoch': it cannot resume"):
+        train(dataclasses.replace(cfg, resume=True, epochs=3))
+    from sentiment_metric.recipes.build import load_trained
+
+    with pytest.raises(sm.SentimentMetricError, match="has no 'epoch': it cannot be evaluated"):
+        load_trained(tmp_path / "last.pt", "cpu")

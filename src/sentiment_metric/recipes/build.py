@@ -13,7 +13,7 @@ from torch import nn
 
 from .. import SentimentMetricError, SentimentModel
 from ..models import BACKBONES, small_convnet
-from .checkpoint import load_checkpoint
+from .checkpoint import check_checkpoint_keys, load_checkpoint
 from .config import TrainConfig
 from .distributed import resolve_device
 
@@ -110,12 +110,7 @@ def load_model(
         if isinstance(checkpoint, Mapping)
         else load_checkpoint(checkpoint, map_location="cpu")
     )
-    missing = [k for k in ("config", "class_names", "model") if not ckpt.get(k)]
-    if missing:
-        raise SentimentMetricError(
-            f"the checkpoint has no {', '.join(repr(k) for k in missing)}: it cannot rebuild "
-            "its model (was it written by `sentiment-metric train`?)"
-        )
+    check_checkpoint_keys(ckpt, ("config", "class_names", "model"), "rebuild its model")
     try:
         config = TrainConfig.from_dict(ckpt["config"])
         model = build_model(config, num_classes=len(ckpt["class_names"]), load_weights=False)
@@ -183,6 +178,7 @@ class TrainedModel:
 def load_trained(checkpoint: str | Path, device: str = "auto") -> TrainedModel:
     """Read a checkpoint and rebuild its model on ``device`` (``"auto"``, ``"cpu"``, ...)."""
     ckpt = load_checkpoint(checkpoint)
+    check_checkpoint_keys(ckpt, ("config", "class_names", "model", "epoch"), "be evaluated")
     dev = resolve_device(device)
     model, _ = load_model(ckpt, dev)
     config = TrainConfig.from_dict(ckpt["config"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CHECKPOINT_VERSION",
     "atomic_save",
+    "check_checkpoint_keys",
     "get_rng_state",
     "load_checkpoint",
     "seed_everything",
@@ -83,6 +84,32 @@ def load_checkpoint(
             "`sentiment-metric train` or sentiment_metric.recipes.loop.train)"
         )
     return ckpt
+
+
+RESUME_KEYS = ("config", "class_names", "model", "epoch", "optimizer", "scheduler", "scaler",
+               "sampler")  # fmt: skip
+"""What a checkpoint must hold to continue its run."""
+
+
+def check_checkpoint_keys(ckpt: Mapping[str, Any], keys: Sequence[str], purpose: str) -> None:
+    """Raise unless ``ckpt`` holds every one of ``keys`` (not ``None``; the config, class
+    names and weights not empty; ``epoch`` an int ``>= 0``), naming what is missing and what it was needed for (``purpose``, e.g.
+    ``"rebuild its model"``): never a raw ``KeyError`` later.
+    """
+    missing = [
+        k for k in keys
+        if ckpt.get(k) is None or (k in ("config", "class_names", "model") and not ckpt[k])
+    ]  # fmt: skip
+    if missing:
+        raise SentimentMetricError(
+            f"the checkpoint has no {', '.join(repr(k) for k in missing)}: it cannot {purpose} "
+            "(was it written by `sentiment-metric train`?)"
+        )
+    epoch = ckpt.get("epoch", 0)
+    if "epoch" in keys and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
+        raise SentimentMetricError(
+            f"the checkpoint's 'epoch' must be an int >= 0 (epochs trained), got {epoch!r}"
+        )
 
 
 def seed_everything(seed: int) -> None:

@@ -47,7 +47,9 @@ from .checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
     CHECKPOINT_VERSION,
+    RESUME_KEYS,
     atomic_save,
+    check_checkpoint_keys,
     get_rng_state,
     load_checkpoint,
     seed_everything,
@@ -206,6 +208,12 @@ def _previous_checkpoint(config: TrainConfig, world: int) -> dict[str, Any] | No
             )
         return None
     ckpt = load_checkpoint(path)
+    check_checkpoint_keys(ckpt, RESUME_KEYS, "resume its run")
+    if config.epochs < ckpt["epoch"]:  # refused before config.json is rewritten
+        raise SentimentMetricError(
+            f"resume: the run in {str(config.out)!r} has trained {ckpt['epoch']} epoch(s) but "
+            f"epochs is {config.epochs}; pass epochs >= {ckpt['epoch']} (--epochs) to continue"
+        )
     diff = config.resume_conflicts(TrainConfig.from_dict(ckpt["config"]))
     if diff:
         raise SentimentMetricError(

@@ -21,7 +21,7 @@ from .build import load_trained
 from .datasets import EmotionImageFolder
 from .datasets.base import UnreadableImageError, image_files, unique_files
 from .evaluate import checkpoint_dataset, compute_embeddings
-from .files import write_json
+from .files import atomic_write, write_json
 from .plots import plot_retrieval
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 
@@ -297,6 +297,49 @@ def _results_table(results: Sequence[dict[str, Any]], k: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_line_paths(paths: Sequence[str], out: Path) -> None:
+    """``<stem>.paths.txt`` holds one path per line: a path with a line break would shift
+    every later line against the embeddings."""
+    bad = next((p for p in paths if "\n" in p or "\r" in p), None)
+    if bad is not None:
+        raise SentimentMetricError(
+            f"out {str(out)!r}: the path {bad!r} holds a line break, which would desynchronise "
+            "the one-path-per-line paths.txt; export to .pt or .npz instead"
+        )
+
+
+def _save_export(
+    out: Path, emb: torch.Tensor, labels: torch.Tensor, paths: list[str], class_names: list[str]
+) -> None:
+    """Write the export atomically, file by file (a temporary file renamed over the target,
+    as checkpoints are): a failed write (a full disk) leaves the previous export whole."""
+    files: list[tuple[Path, Any]] = []
+    if out.suffix == ".pt":
+        blob = {"embeddings": emb, "labels": labels, "paths": paths, "class_names": class_names}
+        files.append((out, lambda f: torch.save(blob, f)))
+    elif out.suffix == ".npz":
+        arrays = {
+            "embeddings": emb.numpy(), "labels": labels.numpy(), "paths": np.asarray(paths),
+            "class_names": np.asarray(class_names),
+        }  # fmt: skip
+        files.append((out, lambda f: np.savez(f, **arrays)))
+    else:
+        text = "".join(p + "\n" for p in paths).encode()
+        files += [
+            (out, lambda f: np.save(f, emb.numpy())),
+            (out.with_name(out.stem + ".labels.npy"), lambda f: np.save(f, labels.numpy())),
+            (out.with_name(out.stem + ".paths.txt"), lambda f: f.write(text)),
+        ]
+    for path, write in files:
+        try:
+            atomic_write(path, write)
+        except (OSError, RuntimeError) as err:  # torch.save on a full disk: RuntimeError
+            raise SentimentMetricError(
+                f"out {str(path)!r} could not be written ({type(err).__name__}: {err}); the "
+                "file that was there, if any, is left as it was"
+            ) from err
+
+
 def export_embeddings(
     checkpoint: str | Path,
     out: str | Path,
@@ -349,26 +392,11 @@ def export_embeddings(
             if samples is not None
             else [f"{name}:{split}:{i}" for i in range(len(ds))]
         )
+    if out.suffix == ".npy":
+        _check_line_paths(paths, out)
     res = compute_embeddings(trained.model, ds, batch_size=batch_size, device=trained.device)
     emb, labels, paths = res["embeddings"], res["labels"], _kept(res, paths)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".pt":
-        torch.save(
-            {"embeddings": emb, "labels": labels, "paths": paths, "class_names": class_names},
-            out,
-        )
-    elif out.suffix == ".npz":
-        np.savez(
-            out,
-            embeddings=emb.numpy(),
-            labels=labels.numpy(),
-            paths=np.asarray(paths),
-            class_names=np.asarray(class_names),
-        )
-    else:
-        np.save(out, emb.numpy())
-        np.save(out.with_name(out.stem + ".labels.npy"), labels.numpy())
-        out.with_name(out.stem + ".paths.txt").write_text("".join(p + "\n" for p in paths))
+    _save_export(out, emb, labels, paths, list(class_names))
     return {
         "path": str(out),
         "num": int(emb.shape[0]),
