@@ -381,7 +381,9 @@ def retrieval_metrics(
     """Mean retrieval measures over the queries whose label has relevant references.
 
     The same arguments as :func:`per_query_retrieval_metrics`; each per-query measure is
-    averaged over the queries with ``R_q > 0`` (NaN when there is none).
+    averaged over the queries with ``R_q > 0`` (NaN when there is none), and a measure that is
+    undefined for some of them (``group_miss_share_at_k`` for a query without a wrong
+    neighbour in its top ``wheel_k``) over those where it is defined.
 
     .. math::
 
