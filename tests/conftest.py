@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -16,6 +17,24 @@ if os.environ.get("CI"):
 
 # Two cores: keep each test process from oversubscribing them when pytest-xdist runs two.
 torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish() -> None:
+    """Collect the garbage once more and freeze the survivors before a pytest-xdist worker
+    reports that it finished.
+
+    After that report, execnet gives the worker 5 s to end and then sends it SIGINT; pytest's
+    last step is a full ``gc.collect()`` (to report unraisable exceptions), which over a
+    worker's heap (700,000 objects and more once torch.compile has run) took over 3 s on two
+    busy cores, so the SIGINT landed in hypothesis's gc callback and the run ended with a
+    ``PytestUnraisableExceptionWarning`` (KeyboardInterrupt). Collected here, before the
+    report, the garbage still goes through pytest's hook; frozen, the survivors cost the last
+    collection nothing.
+    """
+    gc.collect()
+    gc.freeze()
+
 
 TOLERANCES = {
     torch.float64: {"rtol": 1e-10, "atol": 1e-12},
