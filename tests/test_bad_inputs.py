@@ -1154,6 +1154,24 @@ def _hardening_rows() -> Iterator[Row]:
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    yield R("exact_knn", "huge-query", lambda: F.exact_knn(_emb() * 1e20, None, 3), ERR, "query")
+    for case, m in {"nan": float("nan"), "inf": float("inf"), "str": "0.1"}.items():
+        yield R(
+            "triplet_constraint_losses",
+            f"margins-{case}",
+            lambda m=m: F.triplet_constraint_losses(_dist(_emb()), _labels(), *TRIP, m),
+            ERR,
+            "margins",
+        )
+    yield R(
+        "triplet_constraint_losses",
+        "margins-tensor-nan",
+        lambda: F.triplet_constraint_losses(
+            _dist(_emb()), _labels(), *TRIP, torch.tensor([0.1, float("nan")])
+        ),
+        ERR,
+        "margins",
+    )
     yield R(
         "evaluate_checkpoint",
         "no-epoch",
@@ -1225,7 +1243,8 @@ def _hardening_rows() -> Iterator[Row]:
         "groups",
     )
     for name in ("SentimentConstraintLoss", "SentimentSemiHardMiner", "MultiTaskSentimentLoss",
-                 "SentimentCrossBatchMemory", "retrieval_metrics"):  # fmt: skip
+                 "SentimentCrossBatchMemory", "retrieval_metrics", "AffectiveAccuracyCalculator",
+                 "per_query_retrieval_metrics"):  # fmt: skip
         f, arg = BATCH_ENTRIES[name]
         yield R(name, "emb-huge", lambda f=f: f(_emb() * 1e20, _labels()), ERR, arg + "|norm")
     yield R(

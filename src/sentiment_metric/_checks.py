@@ -94,9 +94,16 @@ def check_finite(x: torch.Tensor, name: str) -> None:
 
 
 def check_embeddings(
-    x: Any, name: str = "embeddings", *, validate: bool = True, allow_empty: bool = False
+    x: Any,
+    name: str = "embeddings",
+    *,
+    validate: bool = True,
+    allow_empty: bool = False,
+    distances: bool = False,
 ) -> torch.Tensor:
-    """Check a ``(B, D)`` floating-point batch of embeddings."""
+    """Check a ``(B, D)`` floating-point batch of embeddings; with ``validate`` that they are
+    finite and, for a caller that forms squared distances from them (``distances``: the loss,
+    the miner, the kNN), that no row is too large for them (:func:`check_norms`)."""
     x = check_shape(x, ("B", "D"), name)
     if not x.is_floating_point():
         raise SentimentMetricError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
@@ -106,7 +113,7 @@ def check_embeddings(
     if x.shape[1] == 0:
         raise SentimentMetricError(f"{name} has embedding size 0 (shape {_fmt_shape(x.shape)})")
     if validate:
-        check_norms(x, name)
+        (check_norms if distances else check_finite)(x, name)
     return x
 
 
@@ -237,7 +244,7 @@ def check_metric_inputs(
         >>> b.labels.dtype, b.ref_emb
         (torch.int64, None)
     """
-    embeddings = check_embeddings(embeddings, "embeddings", validate=validate)
+    embeddings = check_embeddings(embeddings, "embeddings", validate=validate, distances=True)
     if labels is None:
         raise SentimentMetricError(
             "labels are required: the sentiment constraints read the label levels"
@@ -249,7 +256,7 @@ def check_metric_inputs(
         return MetricBatch(embeddings, labels, None, None)
     if ref_labels is None:
         raise SentimentMetricError("ref_emb was given without ref_labels; give both or neither")
-    ref_emb = check_embeddings(ref_emb, "ref_emb", validate=validate)
+    ref_emb = check_embeddings(ref_emb, "ref_emb", validate=validate, distances=True)
     if ref_emb.shape[1] != embeddings.shape[1]:
         raise SentimentMetricError(
             f"ref_emb has embedding size {ref_emb.shape[1]} but embeddings has "

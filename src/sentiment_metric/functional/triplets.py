@@ -9,13 +9,14 @@ the hinge of each.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .._checks import check_labels, check_shape
+from .._checks import check_finite, check_labels, check_shape
 from ..errors import SentimentMetricError
 from ._exhaustive import engine_dtype
 from ._inputs import check_dist, check_dist_labels, check_level, check_tables
@@ -384,7 +385,8 @@ def triplet_constraint_losses(
         theta: ``(C, C)`` weights or ``None``.
         inverted: ``dist`` is a similarity.
         offset: ``(C, C)`` offset (wheel margins) or ``None``.
-        validate: check index and label ranges (reads values).
+        validate: check index and label ranges and that tensor margins are finite (reads
+            values); a number margin is always checked.
 
     Returns:
         ``(T,)`` losses in the dtype of ``dist``.
@@ -406,10 +408,17 @@ def triplet_constraint_losses(
     )
     n = anchors.shape[0]
     c = check_tables(theta, offset)
-    if isinstance(margins, Tensor) and tuple(margins.shape) not in ((), (n,)):
-        raise SentimentMetricError(
-            f"margins must be a number or a ({n},) tensor, got shape {tuple(margins.shape)}"
-        )
+    if isinstance(margins, Tensor):
+        if tuple(margins.shape) not in ((), (n,)):
+            raise SentimentMetricError(
+                f"margins must be a number or a ({n},) tensor, got shape {tuple(margins.shape)}"
+            )
+        if validate:
+            check_finite(margins, "margins")
+    elif isinstance(margins, bool) or not isinstance(margins, (int, float)):
+        raise SentimentMetricError(f"margins must be a number or a ({n},) tensor, got {margins!r}")
+    elif not math.isfinite(margins):
+        raise SentimentMetricError(f"margins must be finite, got {margins!r}")
     if theta is not None or offset is not None:  # the labels are only read to weigh
         table = "theta" if theta is not None else "offset"
         labels, ref_labels = check_dist_labels(

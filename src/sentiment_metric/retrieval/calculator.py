@@ -28,8 +28,8 @@ from pytorch_metric_learning.utils.accuracy_calculator import (
 from .._checks import (
     check_choice,
     check_embeddings,
-    check_finite,
     check_labels,
+    check_norms,
     check_positive_int,
     check_tensor,
 )
@@ -327,8 +327,8 @@ class AffectiveAccuracyCalculator(AccuracyCalculator):
             )
         )
         if self.validate:
-            check_finite(query, "query")
-            check_finite(reference, "reference")
+            check_norms(query, "query")  # finite, and not too large for the distances
+            check_norms(reference, "reference")
         return query, query_labels, reference, reference_labels
 
     def _check_query_prefix(

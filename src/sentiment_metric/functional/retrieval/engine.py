@@ -218,8 +218,8 @@ def _checked_inputs(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The embeddings checked, the labels checked and moved to the query's device."""
     num_classes = relations.num_classes if relations is not None else None
-    query = check_embeddings(query, "query", validate=validate)
-    reference = check_embeddings(reference, "reference", validate=validate)
+    query = check_embeddings(query, "query", validate=validate, distances=True)
+    reference = check_embeddings(reference, "reference", validate=validate, distances=True)
     check_same_dim(query, reference)
     query_labels, reference_labels = (
         check_labels(

@@ -184,9 +184,9 @@ def exact_knn(
     """
     if reference is None:
         reference, ref_includes_query = query, True
-    query = check_embeddings(query, "query", validate=validate)
+    query = check_embeddings(query, "query", validate=validate, distances=True)
     if reference is not query:
-        reference = check_embeddings(reference, "reference", validate=validate)
+        reference = check_embeddings(reference, "reference", validate=validate, distances=True)
     check_same_dim(query, reference)
     check_distance(distance)
     check_k(k, reference.shape[0] - int(ref_includes_query), "k")
