@@ -160,7 +160,7 @@ def plot_embedding(
         panels_ = {title or "embedding": (embeddings, labels)}
     items = panels if panels is not None else panels_
     colors = wheel_colors(class_names, wheel)
-    fig = _figure(5.0 * len(items) + 2.6, 5.0)
+    fig = _figure(5.0 * len(items) + 3.0, 5.0)
     for i, (name, (emb, lab)) in enumerate(items.items()):
         ax = fig.add_subplot(1, len(items), i + 1)
         xy = pca_2d(emb)
@@ -188,7 +188,7 @@ def plot_embedding(
     )
     if panels and title:
         fig.suptitle(title, fontsize=11)
-    fig.subplots_adjust(right=1.0 - 2.4 / (5.0 * len(items) + 2.6), wspace=0.08)
+    fig.subplots_adjust(right=1.0 - 2.8 / (5.0 * len(items) + 3.0), wspace=0.08)
     path = Path(path)
     fig.savefig(path)
     return path
