@@ -40,7 +40,7 @@ _PROBE_IMAGES = 2
 def seconds_per_step(config: TrainConfig, num_classes: int = 8) -> float:
     """The measured seconds of one training step of ``config``'s model on the CPU.
 
-    Times one forward and backward pass of :data:`_PROBE_IMAGES` random images at
+    Times one forward and backward pass of two random images (``_PROBE_IMAGES``) at
     ``config.image_size`` (the model in eval mode, so no running statistic changes; a warm-up
     pass first) and scales it to ``config.batch_size`` images: a rough figure, as a CPU's
     time grows about linearly with the batch.
