@@ -175,8 +175,9 @@ def _hierarchy_rows() -> Iterator[Row]:
         yield R(name, "logits-classes", lambda f=f: f(logits[:, :5]), ERR, arg="logits")
         yield R(name, "logits-1d", lambda f=f: f(logits[:, 0]), ERR, arg="logits")
         yield R(name, "logits-huge", lambda f=f: f(logits * 1e30), OK)
+    short = logits[:3]
     yield R("expected_cost_embedding", "logits-rows",
-            lambda: F.expected_cost_embedding(_emb(), logits[:3], DIS, 1.0), ERR, arg="logits")  # fmt: skip
+            lambda: F.expected_cost_embedding(_emb(), short, DIS, 1.0), ERR, arg="logits")  # fmt: skip
     yield R("expected_cost_embedding", "embeddings-huge",
             lambda: F.expected_cost_embedding(_emb() * 1e30, logits, DIS, 1.0), OK)  # fmt: skip
     for case, w in {
@@ -187,7 +188,8 @@ def _hierarchy_rows() -> Iterator[Row]:
         "bool": True,
     }.items():
         yield R("expected_cost_embedding", f"weight-{case}",
-                lambda w=w: F.expected_cost_embedding(_emb(), logits, DIS, w), ERR, arg="weight")  # fmt: skip
+                lambda w=w: F.expected_cost_embedding(_emb(), logits, DIS, w), ERR,
+                arg="weight")  # fmt: skip
 
 
 def _dist(e: torch.Tensor) -> torch.Tensor:
@@ -1154,6 +1156,40 @@ def _hardening_rows() -> Iterator[Row]:
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    yield R(
+        "SentimentCrossBatchMemory",
+        "enqueue-only",
+        lambda: (
+            _memory_d(_emb()) * 0
+            + sm.SentimentCrossBatchMemory(
+                sm.SentimentConstraintLoss(class_names=NAMES), embedding_size=D, memory_size=64
+            )(_emb(), _labels(), enqueue_mask=torch.ones(B, dtype=torch.bool))
+        ),
+        OK,
+    )
+    yield R("TrainConfig", "margins-one", lambda: recipes.TrainConfig(margins=[1]), ERR, "margins")
+    yield R("TrainConfig", "seed-2**70", lambda: recipes.TrainConfig(seed=2**70), ERR, "seed")
+    yield R(
+        "SentimentSemiHardMiner",
+        "seed-2**70",
+        lambda: sm.SentimentSemiHardMiner(class_names=NAMES, seed=2**70),
+        ERR,
+        "seed",
+    )
+    yield R(
+        "LabelRelations",
+        "from-groups-overflow",
+        lambda: sm.LabelRelations.from_groups([0, 2**70]),
+        ERR,
+        "groups",
+    )
+    yield R(
+        "EmotionWheel",
+        "colliding-aliases",
+        lambda: _wheel(aliases={"Joyful": "joy", "joyful": "grief"}),
+        ERR,
+        "alias",
+    )
     yield R("exact_knn", "huge-query", lambda: F.exact_knn(_emb() * 1e20, None, 3), ERR, "query")
     for case, m in {"nan": float("nan"), "inf": float("inf"), "str": "0.1"}.items():
         yield R(

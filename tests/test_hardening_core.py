@@ -144,3 +144,35 @@ def test_nan_images_in_training_mode_leave_the_model_untouched() -> None:
     assert all(torch.equal(before[k], after[k]) for k in before)
     emb, logits = model(torch.randn(2, 3, 32, 32))  # still usable
     assert bool(torch.isfinite(emb).all()) and bool(torch.isfinite(logits).all())
+
+
+def test_an_enqueue_only_memory_step_is_zero_and_fills_the_memory() -> None:
+    """Issue 19: every row enqueued was refused as 'an empty batch' (PML returns 0)."""
+    emb, labels = _batch(dtype=torch.float32)
+    loss = sm.SentimentConstraintLoss(class_names=NAMES)
+    memory = sm.SentimentCrossBatchMemory(loss, embedding_size=4, memory_size=64)
+    x = emb.clone().requires_grad_()
+    value = memory(x, labels, enqueue_mask=torch.ones(16, dtype=torch.bool))
+    value.backward()
+    assert value.item() == 0.0 and x.grad is not None and memory.queue_idx == 16
+    later = memory(emb[:8] + 0.1, labels[:8])
+    assert later.item() > 0  # the enqueued rows are there to compare against
+
+
+def test_config_and_seed_and_alias_errors_are_clear() -> None:
+    from sentiment_metric.recipes import TrainConfig
+
+    with pytest.raises(sm.SentimentMetricError, match="margins must have 2 values"):
+        TrainConfig.from_dict({"margins": [1]})
+    for make in (lambda: TrainConfig(seed=2**70),
+                 lambda: sm.SentimentSemiHardMiner(class_names=NAMES, seed=2**70)):  # fmt: skip
+        with pytest.raises(sm.SentimentMetricError, match=r"seed must be an int in \[0, 2\*\*64\)"):
+            make()
+    with pytest.raises(sm.SentimentMetricError, match="groups must be"):
+        sm.LabelRelations.from_groups([0, 2**70])
+    with pytest.raises(sm.SentimentMetricError, match="alias 'happy' names both"):
+        sm.EmotionWheel(
+            emotions=["joy", "grief"],
+            groups={"p": ["joy"], "n": ["grief"]},
+            aliases={"Happy": "joy", "happy": "grief"},
+        )

@@ -31,6 +31,7 @@ __all__ = [
     "check_nonnegative_float",
     "check_norms",
     "check_positive_int",
+    "check_seed",
     "check_shape",
     "check_tensor",
     "check_values_readable",
@@ -310,6 +311,14 @@ def check_nonnegative_float(value: Any, name: str, *, maximum: float | None = No
             f"{name} must be at most {maximum:g}, got {value!r} (it would dwarf every distance "
             "and overflow the sums)"
         )
+    return value
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Check a random seed: an ``int`` (not bool) in ``[0, 2**64)``, what
+    :meth:`torch.Generator.manual_seed` takes (a larger one overflowed there, raw)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise SentimentMetricError(f"{name} must be an int in [0, 2**64), got {value!r}")
     return value
 
 

@@ -152,6 +152,8 @@ class SentimentCrossBatchMemory(CrossBatchMemory):
             queue_emb, queue_labels = embeddings[enqueue_mask], labels[enqueue_mask]
             embeddings, labels = embeddings[~enqueue_mask], labels[~enqueue_mask]
         self.add_to_memory(queue_emb, queue_labels, len(queue_emb))
+        if embeddings.shape[0] == 0:  # an enqueue-only step (every row masked): 0, as PML
+            return queue_emb[:0].sum()  # 0, still connected to the graph
         n = len(self.embedding_memory) if self.has_been_filled else self.queue_idx
         self_index = self.curr_batch_idx if enqueue_mask is None else None
         return self.loss(

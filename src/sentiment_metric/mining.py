@@ -14,7 +14,7 @@ from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.miners import BaseMiner
 from torch import Tensor
 
-from ._checks import check_choice, check_metric_inputs, check_positive_int
+from ._checks import check_choice, check_metric_inputs, check_positive_int, check_seed
 from ._pml import check_pml_kwargs
 from .constraint import SentimentConstraints
 from .distance import SquaredEuclideanDistance
@@ -139,9 +139,7 @@ class SentimentSemiHardMiner(SentimentConstraints, BaseMiner):
         self._check_distance(self.distance)
         self.strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")
         self.per_pair = check_positive_int(per_pair, "per_pair")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise SentimentMetricError(f"seed must be an int or None, got {seed!r}")
-        self.seed = seed
+        self.seed = None if seed is None else check_seed(seed)
         self.generator: torch.Generator | None = (
             None if seed is None else torch.Generator().manual_seed(seed)
         )

@@ -152,13 +152,13 @@ class LabelRelations:
                 raise SentimentMetricError(f"groups must hold ints, got {list(groups)!r}")
             try:
                 vals = [int(v) for v in groups]
-            except (TypeError, ValueError) as err:
+                g = torch.tensor(vals, dtype=torch.int64)
+            except (TypeError, ValueError, OverflowError, RuntimeError) as err:
                 raise SentimentMetricError(
                     f"groups must be a 1-D sequence of ints, got {groups!r}"
                 ) from err
             if any(isinstance(v, float) and not float(v).is_integer() for v in groups):
                 raise SentimentMetricError(f"groups must hold ints, got {groups!r}")
-            g = torch.tensor(vals, dtype=torch.int64)
         if g.numel() == 0:
             raise SentimentMetricError("groups must name at least one class")
         same_group = g[:, None] == g[None, :]
@@ -279,6 +279,11 @@ class EmotionWheel:
                 raise SentimentMetricError(
                     f"alias {alias!r} -> {target!r} is itself an emotion of the wheel; an "
                     "alias may not rename another emotion"
+                )
+            if out.get(a, t) != t:
+                raise SentimentMetricError(
+                    f"alias {alias!r} names both {out[a]!r} and {t!r} (aliases are read "
+                    "case-insensitively); give each spelling one emotion"
                 )
             out[a] = t
         return out

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import SentimentMetricError
-from .._checks import check_choice
+from .._checks import check_choice, check_margins, check_seed
 from ..functional import MINING_STRATEGIES
 from ..models import BACKBONES
 from ..weighting import WEIGHTINGS
@@ -300,10 +300,13 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict, metadata=_meta(cli=False))
 
     def __post_init__(self) -> None:
-        self.margins = (float(self.margins[0]), float(self.margins[1]))
+        if isinstance(self.margins, list):
+            self.margins = tuple(self.margins)
         if self.layers is not None:
             self.layers = [str(x) for x in self.layers]
         self.validate()
+        self.margins = check_margins(self.margins)  # the loss's rule: two, each in [0, 1e12]
+        check_seed(self.seed)
 
     def validate(self) -> None:
         """Check every field against its metadata; raise :class:`SentimentMetricError` naming

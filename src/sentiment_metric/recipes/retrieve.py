@@ -318,11 +318,10 @@ def _save_export(
         blob = {"embeddings": emb, "labels": labels, "paths": paths, "class_names": class_names}
         files.append((out, lambda f: torch.save(blob, f)))
     elif out.suffix == ".npz":
-        arrays = {
-            "embeddings": emb.numpy(), "labels": labels.numpy(), "paths": np.asarray(paths),
-            "class_names": np.asarray(class_names),
-        }  # fmt: skip
-        files.append((out, lambda f: np.savez(f, **arrays)))
+        files.append((out, lambda f: np.savez(
+            f, embeddings=emb.numpy(), labels=labels.numpy(), paths=np.asarray(paths),
+            class_names=np.asarray(class_names),
+        )))  # fmt: skip
     else:
         text = "".join(p + "\n" for p in paths).encode()
         files += [
