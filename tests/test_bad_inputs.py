@@ -177,7 +177,8 @@ def _hierarchy_rows() -> Iterator[Row]:
         yield R(name, "logits-huge", lambda f=f: f(logits * 1e30), OK)
     short = logits[:3]
     yield R("expected_cost_embedding", "logits-rows",
-            lambda: F.expected_cost_embedding(_emb(), short, DIS, 1.0), ERR, arg="logits")  # fmt: skip
+            lambda: F.expected_cost_embedding(_emb(), short, DIS, 1.0), ERR,
+            arg="logits")  # fmt: skip
     yield R("expected_cost_embedding", "embeddings-huge",
             lambda: F.expected_cost_embedding(_emb() * 1e30, logits, DIS, 1.0), OK)  # fmt: skip
     for case, w in {

@@ -14,6 +14,7 @@ from .errors import SentimentMetricError
 if TYPE_CHECKING:
     from . import functional
     from .constraint import SentimentConstraintLoss
+    from .hierarchy import HierarchicalAPLoss, HierarchicalProxyLoss
     from .memory import SentimentCrossBatchMemory
     from .mining import SentimentSemiHardMiner
     from .models import SentimentModel
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "functional": "functional",
     "SentimentConstraintLoss": "constraint",
+    "HierarchicalAPLoss": "hierarchy",
+    "HierarchicalProxyLoss": "hierarchy",
     "SentimentCrossBatchMemory": "memory",
     "SentimentSemiHardMiner": "mining",
     "SentimentModel": "models",
@@ -66,6 +69,8 @@ __all__ = [
     "AffectiveAccuracyCalculator",
     "EmotionWheel",
     "GramSentimentVector",
+    "HierarchicalAPLoss",
+    "HierarchicalProxyLoss",
     "LabelRelations",
     "MultiTaskSentimentLoss",
     "SentimentConstraintLoss",

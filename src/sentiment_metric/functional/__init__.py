@@ -7,6 +7,15 @@ Each piece of maths of the library is written once here; the modules in
 from .constraint import REDUCTIONS, SKIP_LEVEL_OPTIONS, weighted_distances
 from .constraint_sums import ConstraintSums, constraint_sums, sentiment_constraint_loss
 from .distance import exclude_self, squared_euclidean
+from .hierarchy import (
+    expected_cost_embedding,
+    expected_cost_predictions,
+    hierarchical_centres,
+    hierarchical_proxy_loss,
+    hierarchy_relevance,
+    hierarchy_similarity,
+    smooth_hierarchical_ap,
+)
 from .levels import level_masks, pair_levels
 from .mining import MINING_STRATEGIES, MinedTriplets, MiningStrategy, mine_ranked_triplets
 from .retrieval import (
@@ -57,10 +66,16 @@ __all__: list[str] = [
     "constraint_sums",
     "exact_knn",
     "exclude_self",
+    "expected_cost_embedding",
+    "expected_cost_predictions",
     "gram_matrix",
     "group_miss_share_at_k",
     "group_miss_share_of_errors",
     "hierarchical_average_precision",
+    "hierarchical_centres",
+    "hierarchical_proxy_loss",
+    "hierarchy_relevance",
+    "hierarchy_similarity",
     "level_masks",
     "mean_wheel_distance_at_k",
     "mean_wheel_distance_of_errors",
@@ -77,6 +92,7 @@ __all__: list[str] = [
     "retrieval_metrics",
     "sentiment_constraint_loss",
     "sentiment_vector",
+    "smooth_hierarchical_ap",
     "sentiment_vector_size",
     "squared_euclidean",
     "tier_precision",
