@@ -1,6 +1,6 @@
 """The efficacy study on a frozen pretrained backbone (issue 13): EfficientNet-lite0 features.
 
-:func:`load_pretrained_data` has the contract of ``efficacy.load_data`` (the same images,
+:func:`load_pretrained_data` has the contract of ``_study_data.load_data`` (the same images,
 splits, labels and relations; it calls that function) but gives, for each split, the frozen
 ImageNet EfficientNet-lite0's pooled 1280-d features instead of the images: computed once in
 eval mode under ``no_grad``, one thread, in batches, and cached on disk under
@@ -14,7 +14,7 @@ originals) are therefore upsampled to **96 px** (a 3x3 final map) and the textur
 (4x4; 2x their full-schedule size), small enough to keep the extraction to minutes on one CPU
 thread (the cost grows with the pixel count: 96² and 128² are 18 % and 33 % of 224²).
 
-Normalisation: ``efficacy.load_data`` normalises the digits as ``(x/16 - 0.3) / 0.4`` and the
+Normalisation: ``_study_data.load_data`` normalises the digits as ``(x/16 - 0.3) / 0.4`` and the
 textures with ImageNet's torchvision statistics; both are undone (back to ``[0, 1]``, exactly:
 the bilinear resize in between is affine) and the checkpoint's own normalisation
 (TensorFlow-lite's ``(x - 127/255) / (128/255)``) applied after the resize.
@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from _study_data import base_images, load_data
 from torch import nn
 
 from sentiment_metric.efficientnet_lite import efficientnet_lite0, normalize_imagenet
@@ -45,23 +44,12 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 SIZES = {"digits": 96, "textures": 128}
 """The side, in pixels, each data set's images are resized to before the backbone."""
 BATCH = 64
-_DIGIT_SHIFT, _DIGIT_SCALE = 0.3, 0.4  # efficacy.load_data: (x / 16 - 0.3) / 0.4
-
-
-def _load_data() -> Callable[[str, bool], Any]:
-    """``efficacy.load_data``: the running script's own when it is efficacy.py (the same
-    module, with its per-process cache), else imported."""
-    main = sys.modules.get("__main__")
-    if main is not None and Path(getattr(main, "__file__", "") or "").name == "efficacy.py":
-        return main.load_data
-    import efficacy
-
-    return efficacy.load_data
+_DIGIT_SHIFT, _DIGIT_SCALE = 0.3, 0.4  # _study_data.load_data: (x / 16 - 0.3) / 0.4
 
 
 def to_unit_range(name: str, images: torch.Tensor) -> torch.Tensor:
-    """Undo ``efficacy.load_data``'s normalisation: images in ``[0, 1]``."""
-    if name == "digits":
+    """Undo ``load_data``'s normalisation: images in ``[0, 1]``."""
+    if base_images(name) == "digits":
         return images * _DIGIT_SCALE + _DIGIT_SHIFT
     mean = torch.tensor(TEXTURE_MEAN).view(3, 1, 1)
     std = torch.tensor(TEXTURE_STD).view(3, 1, 1)
@@ -98,15 +86,15 @@ def _read_cache(path: Path, data: dict[str, Any]) -> dict[str, torch.Tensor] | N
 def load_pretrained_data(
     name: str, quick: bool, *, refresh: bool = False
 ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], Any]:
-    """``({split: (features, labels)}, relations)``: ``efficacy.load_data(name, quick)`` with
+    """``({split: (features, labels)}, relations)``: ``_study_data.load_data(name, quick)`` with
     each split's images replaced by the frozen ImageNet EfficientNet-lite0's pooled features
     (``(N, 1280)`` float32), cached under ``benchmarks/.cache/`` per name, ``quick`` and size.
 
     ``refresh``: recompute even if cached. The first computation prints its time.
     """
-    data, rel = _load_data()(name, quick)
-    size = SIZES[name]
-    path = _cache_path(name, quick, size)
+    data, rel = load_data(name, quick)
+    size = SIZES[base_images(name)]
+    path = _cache_path(base_images(name), quick, size)  # the same images, whatever grouping
     feats = None if refresh else _read_cache(path, data)
     if feats is None:
         feats, seconds = compute_features(name, data, size)
@@ -173,7 +161,10 @@ def pretrained_head(in_features: int, num_classes: int, width: int) -> nn.Module
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", nargs="+", default=["digits", "textures"], choices=list(SIZES))
+    p.add_argument(
+        "--data", nargs="+", default=["digits", "textures"],
+        choices=["digits", "digits-parity", "textures"],
+    )  # fmt: skip
     p.add_argument("--quick", action="store_true")
     p.add_argument("--refresh", action="store_true", help="recompute even if cached")
     args = p.parse_args()

