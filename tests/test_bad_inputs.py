@@ -1157,6 +1157,12 @@ def _hardening_rows() -> Iterator[Row]:
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    for case, x in {
+        "empty-map": torch.zeros(2, 3, 0, 4),
+        "meta": torch.empty(2, 3, 4, 4, device="meta"),
+    }.items():
+        yield R("gram_matrix", case, lambda x=x: F.gram_matrix(x, normalize=True), ERR, "x")
+        yield R("sentiment_vector", case, lambda x=x: F.sentiment_vector([x]), ERR, "features")
     yield R(
         "SentimentCrossBatchMemory",
         "enqueue-only",

@@ -34,9 +34,16 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _check_features_map(x: object, name: str) -> torch.Tensor:
+    """A ``(B, C, H, W)`` floating-point map with values and at least one position."""
     x = check_shape(x, ("B", "C", "H", "W"), name)
     if not x.is_floating_point():
         raise SentimentMetricError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    check_values_readable(x, name)
+    if x.shape[2] * x.shape[3] == 0:
+        raise SentimentMetricError(
+            f"{name} has an empty spatial map (shape {tuple(x.shape)}, H * W = 0): its Gram "
+            "matrix has no position to sum (and divided by H * W it is 0 / 0)"
+        )
     return x
 
 
@@ -88,7 +95,8 @@ def gram_matrix(x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         ``(B, C, C)``, symmetric and positive semi-definite.
 
     Raises:
-        SentimentMetricError: ``x`` is not a 4-D floating-point tensor.
+        SentimentMetricError: ``x`` is not a 4-D floating-point tensor with values (not on
+            the meta device) and at least one position (``H * W > 0``).
 
     Example:
         >>> import torch
