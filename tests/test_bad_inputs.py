@@ -1157,6 +1157,20 @@ def _hardening_rows() -> Iterator[Row]:
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    for case, knn in {
+        "knn-short-rows": lambda q, k, r, same: (None, torch.zeros(2, k, dtype=torch.long)),
+        "knn-out-of-range": lambda q, k, r, same: (None, torch.full((len(q), k), 99)),
+        "knn-float": lambda q, k, r, same: (None, torch.zeros(len(q), k)),
+    }.items():
+        yield R(
+            "retrieval_metrics",
+            case,
+            lambda knn=knn: F.retrieval_metrics(_emb(), _labels(), relations=REL, k=3, knn_fn=knn),
+            ERR,
+            "knn_fn",
+        )
+    yield R("GramSentimentVector", "activation-function", lambda: _gram(activation=torch.relu),
+            ERR, "activation")  # fmt: skip
     for case, x in {
         "empty-map": torch.zeros(2, 3, 0, 4),
         "meta": torch.empty(2, 3, 4, 4, device="meta"),

@@ -29,7 +29,14 @@ def _make_activation(activation: ActivationArg) -> nn.Module:
     if isinstance(activation, nn.Module):
         return copy.deepcopy(activation)
     if callable(activation):
-        made = activation()
+        try:
+            made = activation()
+        except TypeError as err:  # a function of the input (torch.relu), not a factory
+            raise SentimentMetricError(
+                f"activation must be an nn.Module class (e.g. nn.ReLU), a factory returning an "
+                f"nn.Module, an nn.Module or None; {activation!r} cannot be called without "
+                f"arguments ({err}): for torch.relu pass nn.ReLU"
+            ) from err
         if not isinstance(made, nn.Module):
             raise SentimentMetricError(
                 "activation must be an nn.Module class (e.g. nn.ReLU), a factory returning an "

@@ -13,6 +13,7 @@ would (float32 search, float64 re-scoring of the near-ties, ties by index).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -115,6 +116,29 @@ def drop_self(
     return tuple(t[keep].view(b, k) for t in (indices, *values))
 
 
+def _check_knn_indices(idx: Any, rows: int, k: int, r: int) -> torch.Tensor:
+    """A custom kNN's indices: ``(rows, >= k)`` integers in ``[0, r)``; else a clear error
+    (a raw IndexError, or a silently wrong ranking, otherwise)."""
+    try:
+        idx = torch.as_tensor(idx)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise SentimentMetricError(
+            f"knn_fn must return (distances, indices), indices a ({rows}, {k}) integer "
+            f"array; got {type(idx).__name__}"
+        ) from err
+    if idx.dim() != 2 or idx.shape[0] != rows or idx.shape[1] < k or idx.is_floating_point():
+        raise SentimentMetricError(
+            f"knn_fn must return indices of shape ({rows}, {k}) (integers, one row per query, "
+            f"k = {k} columns), got shape {tuple(idx.shape)} and dtype {idx.dtype}"
+        )
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= r):
+        raise SentimentMetricError(
+            f"knn_fn returned indices outside [0, {r}) (the reference has {r} rows): "
+            f"[{int(idx.min())}, {int(idx.max())}]"
+        )
+    return idx
+
+
 def external_rank(
     knn_fn: KnnFn,
     q: torch.Tensor,
@@ -125,7 +149,8 @@ def external_rank(
     """The ``(b, depth)`` neighbour indices of a chunk from a PML-style ``knn_fn``."""
     extra = int(self_index is not None)
     _, idx = knn_fn(q, depth + extra, reference, False)
-    idx = torch.as_tensor(idx).to(device=q.device, dtype=torch.int64)
+    idx = _check_knn_indices(idx, q.shape[0], depth + extra, reference.shape[0])
+    idx = idx.to(device=q.device, dtype=torch.int64)
     if self_index is None:
         return idx[:, :depth]
     return drop_self(idx, self_index)[0]
