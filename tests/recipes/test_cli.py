@@ -212,3 +212,23 @@ def test_bad_arguments_and_paths_give_one_line_errors(
         assert len(lines) == 1, (argv, err)
         assert "Traceback" not in err and needle in lines[0], (argv, err)
         assert lines[0].startswith("sentiment-metric"), (argv, err)
+
+
+def test_evaluate_on_another_root_does_not_reuse_the_runs_split(
+    run: Path, folder: Path, tmp_path: Path
+) -> None:
+    """Issue 19: ``evaluate --root <another folder>`` read the run's split.json, which lists
+    the training folder's files."""
+    from sentiment_metric.recipes import EmotionImageFolder
+
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    for png in sorted(other.glob("*/*.png")):
+        png.rename(png.with_name("other_" + png.name))  # other files than the run's split lists
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(run / "last.pt"), "--root", str(other), "--out", str(out)]
+    assert main([*argv, "--k", "3"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    seed = json.loads((run / "config.json").read_text())["seed"]
+    assert m["num_samples"] == len(EmotionImageFolder(other, split="test", seed=seed))
+    assert not (other / "split.json").exists()

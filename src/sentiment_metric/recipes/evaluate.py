@@ -321,6 +321,13 @@ def metrics_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _same_path(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | None) -> bool:
+    """Whether two dataset roots name the same folder (both ``None``: the same default)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def checkpoint_dataset(
     checkpoint: str | os.PathLike[str],
     config: Any,
@@ -335,12 +342,15 @@ def checkpoint_dataset(
     """The dataset split to run a checkpoint on, with the evaluation transform.
 
     ``dataset``/``root`` default to the checkpoint's own (``config.dataset``, ``config.root``);
-    the split file saved beside the checkpoint is reused. The dataset's classes must be the
-    checkpoint's ``class_names``, in the same order.
+    the split file saved beside the checkpoint is reused for the checkpoint's own data only
+    (another ``root`` or dataset gets its own split: the saved one lists the training
+    folder's files). The dataset's classes must be the checkpoint's ``class_names``, in the
+    same order.
     """
     name = dataset or config.dataset
     if dataset is None or dataset == config.dataset:
         root = root if root is not None else config.root
+    same = name == config.dataset and _same_path(root, config.root)
     split_file = Path(checkpoint).resolve().parent / "split.json"
     ds = recipe_dataset(
         name,
@@ -350,7 +360,7 @@ def checkpoint_dataset(
         train=False,
         size=size,
         seed=config.seed,
-        split_file=split_file if split_file.exists() else None,
+        split_file=split_file if same and split_file.exists() else None,
         strict=strict,
     )
     ds_classes = [str(c) for c in ds.classes]
