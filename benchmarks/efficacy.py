@@ -55,8 +55,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, machine_info, machine_line, markdown_table, write_results
+from _common import RESULTS, machine_info, write_results
 from _diagnosis import constraint_diagnosis
+from _efficacy_report import (
+    BASELINES,
+    CRM,
+    HIERARCHY_FAMILIES,
+    LOWER_IS_BETTER,
+    MEASURES,
+    RETRIEVAL,
+    plot,
+    tables,
+)
 from _pretrained import load_pretrained_data, pretrained_head
 from _study_data import PRETRAINED, QUICK, SCHEDULES, load_data
 from pytorch_metric_learning import losses as pml_losses
@@ -67,33 +77,11 @@ from pytorch_metric_learning.distances import DotProductSimilarity
 import sentiment_metric as sm
 from sentiment_metric.models import small_convnet
 
-MEASURES = {
-    "accuracy": "accuracy",
-    "group_miss_share_of_errors": "errors in other group ↓",
-    "mean_wheel_distance_of_errors": "mistake severity ↓",
-    "mean_average_precision_at_r": "MAP@R",
-    "hierarchical_average_precision": "H-AP",
-    "group_miss_share_at_k": "wrong nbrs in other group@10 ↓",
-    "mean_wheel_distance_at_k": "hier. dist.@10 ↓",
-}
-LOWER_IS_BETTER = {
-    "group_miss_share_of_errors", "mean_wheel_distance_of_errors", "group_miss_share_at_k",
-    "mean_wheel_distance_at_k",
-}  # fmt: skip
-RETRIEVAL = (
-    "mean_average_precision_at_r", "hierarchical_average_precision", "group_miss_share_at_k",
-    "mean_wheel_distance_at_k",
-)  # fmt: skip
 SELECT_BY = "hierarchical_average_precision"
 ACCURACY_SLACK = 0.005
 """Selection: configurations within this much validation accuracy of softmax's compete."""
 CRM_WEIGHTS = (0.5, 1.0, 2.0, 4.0)
 """The expected-cost weights ``w`` tried on validation for the "+ CRM" rows."""
-CRM = " + CRM"
-TARGETS = ("hierarchical_average_precision", "group_miss_share_of_errors")
-
-BASELINES = ("softmax", "softmax + PML triplet")
-HIERARCHY_FAMILIES = ("sentiment constraints", "hierarchical proxies", "smooth H-AP")
 FAMILIES: dict[str, list[dict[str, Any]]] = {
     "softmax": [{"objective": "softmax"}],
     "soft labels": [{"objective": "soft", "beta": b} for b in (2.0, 4.0, 8.0)],
@@ -399,103 +387,6 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def describe(arm: dict[str, Any]) -> str:
-    cfg = arm["config"]
-    keys = ("beta", "omega", "weighting", "wheel_margin", "temperature")
-    text = ", ".join(f"{k}={cfg[k]}" for k in keys if k in cfg) or "-"
-    return text + (f"; w={arm['crm_weight']}" if "crm_weight" in arm else "")
-
-
-def tables(doc: dict[str, Any]) -> str:
-    parts = []
-    for st in doc["studies"]:
-        head = ["arm", "chosen", *MEASURES.values()]
-        rows = []
-        for name, r in st["arms"].items():
-            cells = [f"{r['test'][k]['mean']:.4f} ± {r['test'][k]['std']:.4f}" for k in MEASURES]
-            rows.append([name, describe(r), *cells])
-        n = len(st["seeds"])
-        parts.append(f"#### {st['data']} (test split, mean ± std over {n} seeds)\n")
-        if "machine" in st:
-            m = st["machine"]
-            parts.append(f"Run on {machine_line(m)}; wall time {st['wall_time_s']:.0f} s.\n")
-        parts.append(markdown_table(head, rows))
-        vrows = []
-        for arm, v in st["verdict"].items():
-            for base, row in v["vs"].items():
-                cells = [
-                    f"{row[k]['better_by']:+.4f}"
-                    + (" ✓" if row[k]["beyond_one_std"] else "")
-                    + (" ✗" if row[k]["worse_beyond_one_std"] else "")
-                    for k in MEASURES
-                ]
-                vrows.append([arm, base, *cells])
-        parts.append(
-            "\nEach hierarchy-aware arm minus each baseline (positive: the arm is better; ✓ better"
-            " by more than one standard deviation, ✗ worse by more than one)\n"
-        )
-        parts.append(markdown_table(["arm", "baseline", *MEASURES.values()], vrows))
-        met = [arm for arm, v in st["verdict"].items() if v["target"]["met"]]
-        parts.append(f"\nIssue 17's target met by: {', '.join(met) if met else 'no arm'}.\n")
-        parts.append(diagnosis_table(st))
-    return "\n".join(parts)
-
-
-def diagnosis_summary(st: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The sentiment-constraints arm's diagnosis, mean over seeds, at the first, a middle and
-    the last epoch."""
-    runs = st.get("diagnosis") or []
-    if not runs:
-        return {}
-    epochs = len(runs[0])
-    out = {}
-    for e in sorted({0, epochs // 2, epochs - 1}):
-        out[str(e + 1)] = {k: statistics.fmean(r[e][k] for r in runs) for k in runs[0][e]}
-    return out
-
-
-def diagnosis_table(st: dict[str, Any]) -> str:
-    summ = diagnosis_summary(st)
-    if not summ:
-        return ""
-    keys = list(next(iter(summ.values())))
-    rows = [[e, *(f"{v[k]:.4f}" for k in keys)] for e, v in summ.items()]
-    return (
-        "\nSentiment constraints, first batch of an epoch (mean over seeds): share of each "
-        "level's triplets with a non-zero hinge, the relative level's share of the gradient, "
-        "mean squared distance per pair level\n\n" + markdown_table(["epoch", *keys], rows) + "\n"
-    )
-
-
-def plot(doc: dict[str, Any], path: Path) -> None:
-    """Dot plots with one-std error bars, each panel's axis from 0 (or 1 for the "higher is
-    better" ones near 1) so no small gap is magnified without showing its scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    studies = doc["studies"]
-    fig, axes = plt.subplots(len(studies), 2, figsize=(11, 3.8 * len(studies)), squeeze=False)
-    for row, st in zip(axes, studies):
-        names = list(st["arms"])
-        for ax, key in zip(row, TARGETS):
-            means = [st["arms"][n]["test"][key]["mean"] for n in names]
-            stds = [st["arms"][n]["test"][key]["std"] for n in names]
-            colors = ["tab:gray" if n.split(CRM)[0] in (*BASELINES, "soft labels") else "tab:red"
-                      for n in names]  # fmt: skip
-            for i, (m, s, c) in enumerate(zip(means, stds, colors)):
-                ax.errorbar(m, i, xerr=s, fmt="o", color=c, capsize=3)
-            ax.set_yticks(range(len(names)), names, fontsize=7)
-            ax.invert_yaxis()
-            ax.set_xlim(0, max(1.0, max(m + s for m, s in zip(means, stds)) * 1.05))
-            ax.grid(axis="x", alpha=0.3)
-            ax.set_title(f"{st['data']}: {MEASURES[key]}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=list(SCHEDULES), choices=list(SCHEDULES))
@@ -504,11 +395,18 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes and 1 seed: a smoke run")
     p.add_argument("--no-write", action="store_true", help="print only; write no results")
     p.add_argument("--update", action="store_true", help="keep the other data sets' studies")
+    p.add_argument(
+        "--report-only", action="store_true",
+        help="train nothing: rebuild the tables, findings and figure from the results file",
+    )  # fmt: skip
     args = p.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
-    studies = [study(d, seeds, args.jobs, args.quick) for d in args.data]
     name = "efficacy-quick" if args.quick else "efficacy"
-    if args.update and (RESULTS / f"{name}-cpu.json").exists():
+    if args.report_only:
+        studies = json.loads((RESULTS / f"{name}-cpu.json").read_text())["studies"]
+    else:
+        studies = [study(d, seeds, args.jobs, args.quick) for d in args.data]
+    if args.update and not args.report_only and (RESULTS / f"{name}-cpu.json").exists():
         old = json.loads((RESULTS / f"{name}-cpu.json").read_text())["studies"]
         old = [st for st in old if "verdict" in st and all(
             "target" in v for v in st["verdict"].values())]  # fmt: skip
