@@ -1157,6 +1157,36 @@ def _hardening_rows() -> Iterator[Row]:
     R = Row
     yield R("SentimentConstraintLoss", "double-backward", _second_order, OK)
     yield R("build_dataset", "symlink-loop", _looped_folder, OK)
+    yield R(
+        "mine_ranked_triplets",
+        "generator-str",
+        lambda: F.mine_ranked_triplets(_dist(_emb()), _labels(), level=LEVEL, generator="0"),
+        ERR,
+        "generator",
+    )  # type: ignore[arg-type]
+    yield R(
+        "retrieval_metrics",
+        "relations-str",
+        lambda: F.retrieval_metrics(_emb(), _labels(), relations="mikels"),
+        ERR,
+        "relations",
+    )  # type: ignore[arg-type]
+    yield R(
+        "exclude_self",
+        "fill-str",
+        lambda: F.exclude_self(torch.zeros(B, B), torch.arange(B), "inf"),
+        ERR,
+        "fill",
+    )  # type: ignore[arg-type]
+    yield R(
+        "triplet_constraint_losses",
+        "dist-meta",
+        lambda: F.triplet_constraint_losses(
+            torch.empty(B, B, device="meta"), _labels(), *TRIP, 0.1
+        ),
+        ERR,
+        "dist",
+    )
     for case, knn in {
         "knn-short-rows": lambda q, k, r, same: (None, torch.zeros(2, k, dtype=torch.long)),
         "knn-out-of-range": lambda q, k, r, same: (None, torch.full((len(q), k), 99)),

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_labels, check_shape
+from .._checks import check_labels, check_shape, check_values_readable
 from ..errors import SentimentMetricError
 
 __all__ = ["check_dist", "check_dist_labels", "check_level", "check_tables"]
@@ -43,10 +43,11 @@ def check_tables(theta: Tensor | None, offset: Tensor | None) -> int | None:
 
 
 def check_dist(dist: Any) -> Tensor:
-    """A 2-D floating-point ``(B, R)`` matrix (shape and dtype only)."""
+    """A 2-D floating-point ``(B, R)`` matrix with values (shape, dtype and device only)."""
     dist = check_shape(dist, ("B", "R"), "dist")
     if not dist.is_floating_point():
         raise SentimentMetricError(f"dist must be a floating-point tensor, got dtype {dist.dtype}")
+    check_values_readable(dist, "dist")
     return dist
 
 

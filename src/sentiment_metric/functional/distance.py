@@ -151,6 +151,8 @@ def exclude_self(
     if self_index is None:
         return scores
     scores = check_shape(scores, ("Q", "R"), "scores")
+    if isinstance(fill, bool) or not isinstance(fill, (int, float)):
+        raise SentimentMetricError(f"fill must be a number, got {fill!r}")
     q, r = scores.shape
     self_index = check_self_index(self_index, q, r, validate=validate).to(scores.device)
     if r == 0:

@@ -50,6 +50,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_finite, check_margins, check_positive_int, check_shape
+from ..errors import SentimentMetricError
 from ._frames import (
     LISTED_MIN_PAIRS,
     Drawn,
@@ -270,6 +271,10 @@ def mine_ranked_triplets(
     strategy = check_choice(strategy, MINING_STRATEGIES, "strategy")  # type: ignore[assignment]
     alphas = check_margins(margins)
     per_pair = check_positive_int(per_pair, "per_pair")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise SentimentMetricError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     dist, labels, ref_labels, self_index = _check_mining_input(
         dist, labels, ref_labels, level, theta, offset, validate, self_index
     )

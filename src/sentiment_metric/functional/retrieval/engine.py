@@ -217,6 +217,13 @@ def _checked_inputs(
     validate: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The embeddings checked, the labels checked and moved to the query's device."""
+    from ...wheel import LabelRelations  # the label layer (no cycle: it imports no maths)
+
+    if relations is not None and not isinstance(relations, LabelRelations):
+        raise SentimentMetricError(
+            "relations must be a sentiment_metric.LabelRelations (e.g. "
+            f"sm.MIKELS_WHEEL.relations(class_names)) or None, got {type(relations).__name__}"
+        )
     num_classes = relations.num_classes if relations is not None else None
     query = check_embeddings(query, "query", validate=validate, distances=True)
     reference = check_embeddings(reference, "reference", validate=validate, distances=True)
