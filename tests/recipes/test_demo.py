@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_metric.recipes.cli import main
-from sentiment_metric.recipes.demo import DEMO_ARMS, mean_metrics, winners
+from sentiment_metric.recipes.demo import DEMO_ARMS, DEMO_CRM_WEIGHT, mean_metrics, winners
 from sentiment_metric.recipes.evaluate import HEADLINE_METRICS
 
 
@@ -22,7 +22,10 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("metrics.json", "embedding.png", "retrieval.png"):
         assert (tmp_path / name).stat().st_size > 1000
     doc = json.loads((tmp_path / "metrics.json").read_text())
-    assert list(doc["models"]) == list(DEMO_ARMS)
+    crm_row = f"{list(DEMO_ARMS)[-1]} + CRM"  # the recommended arm read by CRM, not trained
+    assert list(doc["models"]) == [*DEMO_ARMS, crm_row]
+    assert doc["models"][crm_row]["crm_weight"] == DEMO_CRM_WEIGHT
+    assert f"| {crm_row} |" in printed
     for m in doc["models"].values():
         for key in ("accuracy", "polarity_accuracy", "mean_average_precision_at_r"):
             assert 0.0 <= m[key] <= 1.0
@@ -32,7 +35,7 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert 0.0 <= m["group_miss_share_of_errors"] <= 1.0  # 1 epoch: mistakes to grade
         assert m["num_samples"] == 64
     assert set(doc["winners"]) == set(HEADLINE_METRICS)
-    assert all(w in (*DEMO_ARMS, "tie") for w in doc["winners"].values())
+    assert all(w in (*DEMO_ARMS, crm_row, "tie") for w in doc["winners"].values())
     assert len(list((tmp_path / "runs").iterdir())) == len(DEMO_ARMS)  # one run folder per arm
 
 

@@ -19,10 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pytorch_metric_learning.distances import DotProductSimilarity
 from torch import nn
 from torch.utils.data import default_collate
 
-from .. import AffectiveAccuracyCalculator, SentimentMetricError, classification_report
+from .. import (
+    MIKELS_WHEEL,
+    AffectiveAccuracyCalculator,
+    SentimentMetricError,
+    classification_report,
+)
+from ..functional.hierarchy import expected_cost_embedding, expected_cost_predictions
 from ..functional.retrieval import MEASURES
 from .build import load_trained
 from .datasets import recipe_dataset
@@ -232,6 +239,7 @@ def evaluate_embeddings(
     class_names: Sequence[str],
     *,
     k: int = 10,
+    crm_weight: float | None = None,
 ) -> dict[str, Any]:
     """All metrics of one model on one test set.
 
@@ -242,10 +250,18 @@ def evaluate_embeddings(
     ``polarity_precision_at_k``, ``wheel_ndcg_at_k``, ``mean_wheel_distance_at_k``, ... at ``k``
     (lowered to ``N - 1`` for a small test set; the ``k`` used is returned).
 
+    With ``crm_weight`` (``w >= 0``, needs ``logits``) both are read by conditional risk
+    minimisation on the wheel: the predictions of least expected wheel cost
+    (:func:`~sentiment_metric.functional.expected_cost_predictions`) and retrieval by distance
+    plus ``w`` times the expected cost
+    (:func:`~sentiment_metric.functional.expected_cost_embedding`, ranked by inner product).
+
     Returns:
         A JSON-ready dict (numbers, lists, nested dicts), with ``"k"`` and ``"num_samples"``.
     """
     n = int(labels.shape[0])
+    if crm_weight is not None and logits is None:
+        raise SentimentMetricError("crm_weight needs logits (the classifier's scores)")
     if n < 2:
         raise SentimentMetricError(f"retrieval metrics need at least 2 samples, got {n}")
     present = torch.unique(labels).tolist()
@@ -257,16 +273,25 @@ def evaluate_embeddings(
         )
     k = min(int(k), n - 1)  # each query ranks the n - 1 others
     out: dict[str, Any] = {"num_samples": n, "k": k}
+    dis = MIKELS_WHEEL.relations(list(class_names)).dis
     if logits is not None:
-        report = classification_report(logits, labels, class_names=list(class_names))
+        scores = logits if crm_weight is None else expected_cost_predictions(logits, dis)
+        report = classification_report(scores, labels, class_names=list(class_names))
         out.update(jsonable(report))
+    extra: dict[str, Any] = {}
+    if crm_weight is None or logits is None:  # the training distance: L2-normalised Euclidean
+        query = torch.nn.functional.normalize(embeddings.float(), dim=1)
+    else:
+        query = expected_cost_embedding(embeddings, logits, dis, crm_weight)
+        extra["distance"] = DotProductSimilarity(normalize_embeddings=False)
+        out["crm_weight"] = float(crm_weight)
     calc = AffectiveAccuracyCalculator(
         class_names=list(class_names),
         k=k,
         precision_at_ks=[p for p in (1, 5, 10) if p <= k] or [1],
+        **extra,
     )
-    # rank by the training distance: Euclidean between L2-normalised embeddings
-    retrieval = calc.get_accuracy(torch.nn.functional.normalize(embeddings.float(), dim=1), labels)
+    retrieval = calc.get_accuracy(query, labels)
     out.update({key: jsonable(v) for key, v in retrieval.items()})
     return out
 
