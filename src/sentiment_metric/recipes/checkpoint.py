@@ -93,8 +93,9 @@ RESUME_KEYS = ("config", "class_names", "model", "epoch", "optimizer", "schedule
 
 def check_checkpoint_keys(ckpt: Mapping[str, Any], keys: Sequence[str], purpose: str) -> None:
     """Raise unless ``ckpt`` holds every one of ``keys`` (not ``None``; the config, class
-    names and weights not empty; ``epoch`` an int ``>= 0``), naming what is missing and what it was needed for (``purpose``, e.g.
-    ``"rebuild its model"``): never a raw ``KeyError`` later.
+    names and weights not empty; ``epoch`` an int ``>= 0``), naming what is missing and what
+    it was needed for (``purpose``, e.g. ``"rebuild its model"``): never a raw ``KeyError``
+    later.
     """
     missing = [
         k for k in keys
