@@ -106,6 +106,12 @@ def test_evaluate(
     md = (out / "metrics.md").read_text()
     assert "MAP@R" in md and "wheel nDCG@3" in md
     assert "MAP@R" in capsys.readouterr().out
+    crm_out = tmp_path / "eval-crm"
+    argv = ["evaluate", str(run / "last.pt"), "--out", str(crm_out), "--k", "3"]
+    assert main([*argv, "--crm-weight", "4"]) == 0
+    crm = json.loads((crm_out / "metrics.json").read_text())
+    assert crm["crm_weight"] == 4.0 and 0.0 < crm["hierarchical_average_precision"] <= 1.0
+    assert crm["num_samples"] == m["num_samples"]
 
 
 def test_retrieve(run: Path, folder: Path, tmp_path: Path) -> None:
@@ -190,6 +196,7 @@ def _bad_cases(tmp: Path, run: Path) -> list[tuple[list[str], int, str]]:
         (["train", "--out", str(run), "--epochs", "1", "--no-test"], 1, "exists: pass resume"),
         (["evaluate", str(tmp / "missing.pt")], 1, "does not exist"),
         (["evaluate", str(junk)], 1, "could not be read"),
+        (["evaluate", str(run / "last.pt"), "--crm-weight", "-1", "--out", str(tmp / "c")], 1, "crm_weight"),  # noqa: E501
         (["evaluate", str(run / "last.pt"), "--dataset", "textures", "--out", str(tmp / "e")], 1, "differ"),  # noqa: E501
         (["retrieve", str(run / "last.pt"), "--query", str(tmp / "q.png"), "--gallery", str(tmp)], 1, "does not exist"),  # noqa: E501
         (["embed", str(run / "last.pt"), "--out", str(tmp / "e.txt")], 1, "must end in .pt"),

@@ -93,6 +93,12 @@ def _add_evaluate(e: argparse.ArgumentParser) -> None:
     e.add_argument("--batch-size", type=_positive_int, default=128)
     e.add_argument("--workers", type=_nonneg_int, default=0)
     e.add_argument("--strict", action="store_true")
+    e.add_argument(
+        "--crm-weight", type=float, default=None, metavar="W",
+        help="read the model by conditional risk minimisation on the wheel: predictions of "
+        "least expected wheel cost, retrieval by distance + W x expected cost (the efficacy "
+        "study chose W=4)",
+    )  # fmt: skip
 
 
 def _add_retrieve(r: argparse.ArgumentParser) -> None:
@@ -222,6 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         strict=args.strict,
+        crm_weight=args.crm_weight,
     )
     print(metrics_markdown(metrics), end="")
     _report_skipped(metrics.get("skipped", []))

@@ -29,6 +29,7 @@ from .. import (
     SentimentMetricError,
     classification_report,
 )
+from .._checks import check_nonnegative_float
 from ..functional.hierarchy import expected_cost_embedding, expected_cost_predictions
 from ..functional.retrieval import MEASURES
 from .build import load_trained
@@ -260,8 +261,10 @@ def evaluate_embeddings(
         A JSON-ready dict (numbers, lists, nested dicts), with ``"k"`` and ``"num_samples"``.
     """
     n = int(labels.shape[0])
-    if crm_weight is not None and logits is None:
-        raise SentimentMetricError("crm_weight needs logits (the classifier's scores)")
+    if crm_weight is not None:
+        crm_weight = check_nonnegative_float(crm_weight, "crm_weight")
+        if logits is None:
+            raise SentimentMetricError("crm_weight needs logits (the classifier's scores)")
     if n < 2:
         raise SentimentMetricError(f"retrieval metrics need at least 2 samples, got {n}")
     present = torch.unique(labels).tolist()
@@ -305,11 +308,15 @@ def evaluate_model(
     batch_size: int = 128,
     k: int = 10,
     workers: int = 0,
+    crm_weight: float | None = None,
 ) -> dict[str, Any]:
-    """:func:`compute_embeddings` then :func:`evaluate_embeddings`; unreadable images are left
-    out and listed under ``"skipped"``."""
+    """:func:`compute_embeddings` then :func:`evaluate_embeddings` (``crm_weight``: read by
+    conditional risk minimisation); unreadable images are left out and listed under
+    ``"skipped"``."""
     res = compute_embeddings(model, dataset, batch_size=batch_size, device=device, workers=workers)
-    out = evaluate_embeddings(res["embeddings"], res["logits"], res["labels"], class_names, k=k)
+    out = evaluate_embeddings(
+        res["embeddings"], res["logits"], res["labels"], class_names, k=k, crm_weight=crm_weight
+    )
     if res["skipped"]:
         out["skipped"] = [reason for _, reason in res["skipped"]]
     return out
@@ -410,6 +417,7 @@ def evaluate_checkpoint(
     batch_size: int = 128,
     workers: int = 0,
     strict: bool = False,
+    crm_weight: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset split; write ``metrics.json``, ``metrics.md``,
     ``confusion.png`` to ``out``.
@@ -426,6 +434,8 @@ def evaluate_checkpoint(
         batch_size: images per forward.
         workers: DataLoader worker processes.
         strict: an unreadable image is an error.
+        crm_weight: read the model by conditional risk minimisation on the wheel, with this
+            weight of the expected cost in retrieval (see :func:`evaluate_embeddings`).
 
     Returns:
         The metrics dict (as written to ``metrics.json``).
@@ -444,6 +454,7 @@ def evaluate_checkpoint(
         batch_size=batch_size,
         k=k,
         workers=workers,
+        crm_weight=crm_weight,
     )
     metrics = {
         "checkpoint": str(checkpoint),
