@@ -100,9 +100,10 @@ def diagnosis_table(st: dict[str, Any]) -> str:
     rows = [[e, *(f"{v[k]:.4f}" for k in keys)] for e, v in summ.items()]
     return (
         "\nSentiment constraints, first batch of an epoch (mean over seeds): share of each "
-        "level's triplets with a non-zero hinge, the relative level's share of the gradient (0 when "
-        "neither level has one), "
-        "mean squared distance per pair level\n\n" + markdown_table(["epoch", *keys], rows) + "\n"
+        "level's triplets with a non-zero hinge, the relative level's share of the gradient "
+        "(0 when neither level has one), mean squared distance per pair level\n\n"
+        + markdown_table(["epoch", *keys], rows)
+        + "\n"
     )
 
 
