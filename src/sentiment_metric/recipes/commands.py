@@ -48,8 +48,9 @@ def _add_demo(d: argparse.ArgumentParser) -> None:
     d.description = (
         "Trains three models that differ only in the objective (softmax; softmax + "
         "PML's triplet loss; softmax + the sentiment constraints), each embedding images by its "
-        "pooled features, on generated affective textures (no download); prints a mean ± std "
-        "table and writes metrics.json, embedding.png and retrieval.png."
+        "pooled features, on generated affective textures (no download), and reads the last "
+        "also by conditional risk minimisation on the wheel (the '+ CRM' row, no training); "
+        "prints a mean ± std table and writes metrics.json, embedding.png and retrieval.png."
     )
     d.add_argument("--out", default="sentiment-metric-demo", help="output folder")
     d.add_argument("--quick", action="store_true", help="a tiny run (seconds), for tests")
