@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
+import math
 import multiprocessing
 import shutil
 import statistics
@@ -257,11 +258,15 @@ def run_jobs(jobs: list[tuple[Any, ...]], workers: int) -> list[dict[str, Any]]:
 
 
 def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation of each measure over the runs where it is defined (the
+    share of wrong neighbours in the other group is NaN for a run with no wrong neighbour at
+    all); ``n`` counts those runs."""
     out = {}
     for key in MEASURES:
-        vals = [r[key] for r in runs]
+        vals = [r[key] for r in runs if math.isfinite(r[key])]
         std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        out[key] = {"mean": statistics.fmean(vals), "std": std}
+        mean = statistics.fmean(vals) if vals else math.nan
+        out[key] = {"mean": mean, "std": std, "n": len(vals)}
     return out
 
 
