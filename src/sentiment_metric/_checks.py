@@ -296,6 +296,14 @@ embeddings are at most 4, and past this the weighted distances, the miner's sort
 the summed hinges overflow (float32, or float64 near its largest value)."""
 
 
+def check_positive_float(value: Any, name: str) -> float:
+    """Check a finite real number > 0 (a temperature, a scale)."""
+    value = check_nonnegative_float(value, name)
+    if value == 0.0:
+        raise SentimentMetricError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
 def check_nonnegative_float(value: Any, name: str, *, maximum: float | None = None) -> float:
     """Check a finite real number >= 0 (and <= ``maximum`` when given)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

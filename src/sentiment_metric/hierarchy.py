@@ -17,7 +17,7 @@ from pytorch_metric_learning.reducers import BaseReducer, MeanReducer
 from pytorch_metric_learning.utils import common_functions as c_f
 from torch import Tensor
 
-from ._checks import check_metric_inputs
+from ._checks import check_metric_inputs, check_positive_float
 from ._pml import check_pml_kwargs
 from .errors import SentimentMetricError
 from .functional.hierarchy import (
@@ -90,11 +90,7 @@ class HierarchicalProxyLoss(BaseMetricLossFunction):
         except SentimentMetricError as err:
             raise SentimentMetricError(f"embedding_size={embedding_size!r}: {err}") from None
         self.register_buffer("centres", centres.to(torch.get_default_dtype()))
-        hierarchical_proxy_loss(  # checks temperature once, at construction
-            self.centres[:1], torch.zeros(1, dtype=torch.long), self.centres,
-            temperature=temperature,
-        )  # fmt: skip
-        self.temperature = float(temperature)
+        self.temperature = check_positive_float(temperature, "temperature")
         self.embedding_size = int(embedding_size)
         self.validate = bool(validate)
 
@@ -191,11 +187,7 @@ class HierarchicalAPLoss(BaseMetricLossFunction):
             )
         super().__init__(**kwargs)
         self.relations = resolve_relations(class_names, relations, wheel)
-        smooth_hierarchical_ap(  # checks temperature once, at construction
-            torch.ones(1, 1), torch.zeros(1, dtype=torch.long), self.relations.level,
-            temperature=temperature,
-        )  # fmt: skip
-        self.temperature = float(temperature)
+        self.temperature = check_positive_float(temperature, "temperature")
         self.validate = bool(validate)
 
     def get_default_reducer(self) -> BaseReducer:

@@ -28,7 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .._checks import check_embeddings, check_labels, check_shape, check_tensor
+from .._checks import (
+    check_embeddings,
+    check_labels,
+    check_nonnegative_float,
+    check_positive_float,
+    check_shape,
+    check_tensor,
+)
 from ..errors import SentimentMetricError
 
 __all__ = [
@@ -53,14 +60,6 @@ def _check_dis(dis: torch.Tensor) -> torch.Tensor:
     if not bool(torch.isfinite(dis).all()) or bool((dis < 1).any()):
         raise SentimentMetricError("dis must be finite and >= 1 everywhere (dis = 1 + steps)")
     return dis
-
-
-def _check_positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SentimentMetricError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise SentimentMetricError(f"{name} must be finite and > 0, got {value}")
-    return float(value)
 
 
 def hierarchy_similarity(dis: torch.Tensor) -> torch.Tensor:
@@ -199,7 +198,7 @@ def hierarchical_proxy_loss(
     embeddings = check_embeddings(embeddings, validate=validate)
     centres = check_shape(centres, ("C", embeddings.shape[1]), "centres")
     labels = check_labels(labels, centres.shape[0], length=embeddings.shape[0], validate=validate)
-    tau = _check_positive(temperature, "temperature")
+    tau = check_positive_float(temperature, "temperature")
     cos = F.normalize(embeddings, dim=1) @ F.normalize(centres.to(embeddings), dim=1).T
     return F.cross_entropy(cos / tau, labels.to(embeddings.device), reduction="none")
 
@@ -272,7 +271,7 @@ def smooth_hierarchical_ap(
     level = check_shape(check_tensor(level, "level"), ("C", "C"), "level")
     c = level.shape[0]
     labels = check_labels(labels, c, length=embeddings.shape[0], validate=validate)
-    tau = _check_positive(temperature, "temperature")
+    tau = check_positive_float(temperature, "temperature")
     if ref_emb is None:
         ref, ref_y, self_mask = embeddings, labels, True
     else:
@@ -393,10 +392,7 @@ def expected_cost_embedding(
     embeddings = check_embeddings(embeddings, validate=validate)
     logits = check_shape(logits, (embeddings.shape[0], None), "logits")
     logits = check_embeddings(logits, "logits", validate=validate)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise SentimentMetricError(f"weight must be a number, got {type(weight).__name__}")
-    if not math.isfinite(weight) or weight < 0:
-        raise SentimentMetricError(f"weight must be finite and >= 0, got {weight}")
+    weight = check_nonnegative_float(weight, "weight")
     c = logits.shape[1]
     dis = _check_dis(dis)
     if dis.shape[0] != c:
