@@ -13,9 +13,10 @@ layers (sentiment vector, classifier), momentum ``0.9``, weight decay ``5e-4``, 
 rate divided by 10 every 10 epochs, 30 epochs, batch 128 with 16 images per emotion for 8
 emotions (PML's ``MPerClassSampler``), ``ω = 0.2``, margins ``(0.2, 0.1)``.
 
-Default objective. The efficacy study (``benchmarks/efficacy.py``, the docs' "Does it help?")
-found the pooled features a better embedding than the paper's raw sentiment vector, and every
-ranked triplet better than semi-hard mining, on both of its data sets: the defaults are
+Default objective. The first round of the efficacy study (``benchmarks/efficacy.py`` at commit
+``41a9986``, issue 13) found the pooled features a better embedding than the paper's raw
+sentiment vector, and every ranked triplet better than semi-hard mining, on both of its data
+sets: the defaults are
 ``embedding="fc"`` and ``strategy="none"``. The paper's model is ``embedding="sentiment"``,
 ``strategy="semihard"``.
 

@@ -76,9 +76,9 @@ DEMO_ARMS: dict[str, dict[str, Any]] = {
     "sentiment constraints": {"loss": "multitask", "embedding": "fc", "strategy": "none"},
 }
 """The compared models: table name -> :class:`~sentiment_metric.recipes.config.TrainConfig`
-overrides. The last one is the recommended configuration (the efficacy study's choice on the
-textures' validation split: the loss's own weighting ``θ = 1/dis``, every ranked triplet, the
-pooled features); it is shown in ``retrieval.png``."""
+overrides. The last one is the recommended configuration (the first round of the efficacy
+study's choice on the textures' validation split: the loss's own weighting ``θ = 1/dis``, every
+ranked triplet, the pooled features); it is shown in ``retrieval.png``."""
 
 CRM = " + CRM"
 K = 10
@@ -356,8 +356,8 @@ def demo_summary(doc: Mapping[str, Any], out: str | Path) -> str:
         f"{s['train_size']} training / {s['test_size']} test "
         f"images, {plural(s['epochs'], 'epoch')}, {n} ({', '.join(map(str, seeds))}); wall time "
         f"{doc['wall_time_s']:.0f} s. With so few seeds, differences within the spread mean "
-        "little: five seeds, more data sets and the ablations are in benchmarks/efficacy.py "
-        "(docs: Does it help?)."
+        "little: five seeds, six studies and the hierarchy-aware objectives are in "
+        "benchmarks/efficacy.py (docs: Does it help?)."
     )
     lines.append(f"wrote {out}/metrics.json, embedding.png, retrieval.png")
     return "\n".join(lines)
