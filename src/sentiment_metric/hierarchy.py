@@ -34,7 +34,34 @@ def _element_losses(losses: Tensor, indices: Tensor) -> dict[str, Any]:
     return {"loss": {"losses": losses, "indices": indices, "reduction_type": "element"}}
 
 
-class HierarchicalProxyLoss(BaseMetricLossFunction):
+class _CosineHierarchyLoss(BaseMetricLossFunction):
+    """What both losses share: PML's keywords checked, no ``distance=`` (they compare by
+    cosine), the relations, ``τ``, ``validate`` and PML's ``MeanReducer`` by default."""
+
+    def __init__(
+        self,
+        class_names: Sequence[str] | None,
+        relations: LabelRelations | None,
+        wheel: EmotionWheel | None,
+        temperature: float,
+        validate: bool,
+        **kwargs: Any,
+    ) -> None:
+        check_pml_kwargs(type(self).__name__, "loss", kwargs)
+        if "distance" in kwargs:
+            raise SentimentMetricError(
+                f"{type(self).__name__} compares by cosine similarity: it takes no distance="
+            )
+        super().__init__(**kwargs)
+        self.relations = resolve_relations(class_names, relations, wheel)
+        self.temperature = check_positive_float(temperature, "temperature")
+        self.validate = bool(validate)
+
+    def get_default_reducer(self) -> BaseReducer:
+        return MeanReducer()
+
+
+class HierarchicalProxyLoss(_CosineHierarchyLoss):
     """Softmax over the cosines to fixed class centres placed by the hierarchy.
 
     The centres are unit vectors whose cosine similarities are fixed in advance by the label
@@ -74,13 +101,7 @@ class HierarchicalProxyLoss(BaseMetricLossFunction):
         validate: bool = True,
         **kwargs: Any,
     ) -> None:
-        check_pml_kwargs(type(self).__name__, "loss", kwargs)
-        if "distance" in kwargs:
-            raise SentimentMetricError(
-                "HierarchicalProxyLoss compares by cosine to its centres: it takes no distance="
-            )
-        super().__init__(**kwargs)
-        self.relations = resolve_relations(class_names, relations, wheel)
+        super().__init__(class_names, relations, wheel, temperature, validate, **kwargs)
         if isinstance(embedding_size, bool) or not isinstance(embedding_size, int):
             raise SentimentMetricError(
                 f"embedding_size must be an int, got {type(embedding_size).__name__}"
@@ -90,12 +111,7 @@ class HierarchicalProxyLoss(BaseMetricLossFunction):
         except SentimentMetricError as err:
             raise SentimentMetricError(f"embedding_size={embedding_size!r}: {err}") from None
         self.register_buffer("centres", centres.to(torch.get_default_dtype()))
-        self.temperature = check_positive_float(temperature, "temperature")
         self.embedding_size = int(embedding_size)
-        self.validate = bool(validate)
-
-    def get_default_reducer(self) -> BaseReducer:
-        return MeanReducer()
 
     def forward(
         self,
@@ -147,7 +163,7 @@ class HierarchicalProxyLoss(BaseMetricLossFunction):
         )
 
 
-class HierarchicalAPLoss(BaseMetricLossFunction):
+class HierarchicalAPLoss(_CosineHierarchyLoss):
     """``1 −`` a smooth hierarchical average precision per query (HAPPIER, ECCV 2022).
 
     Each query ranks the batch (or ``ref_emb``) by cosine similarity; the hierarchical AP
@@ -180,18 +196,7 @@ class HierarchicalAPLoss(BaseMetricLossFunction):
         validate: bool = True,
         **kwargs: Any,
     ) -> None:
-        check_pml_kwargs(type(self).__name__, "loss", kwargs)
-        if "distance" in kwargs:
-            raise SentimentMetricError(
-                "HierarchicalAPLoss ranks by cosine similarity: it takes no distance="
-            )
-        super().__init__(**kwargs)
-        self.relations = resolve_relations(class_names, relations, wheel)
-        self.temperature = check_positive_float(temperature, "temperature")
-        self.validate = bool(validate)
-
-    def get_default_reducer(self) -> BaseReducer:
-        return MeanReducer()
+        super().__init__(class_names, relations, wheel, temperature, validate, **kwargs)
 
     def forward(
         self,
